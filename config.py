@@ -1,0 +1,133 @@
+"""Configuration: defaults in `Config`, overridden by `BACKEND_*` variables.
+
+Every setting the README documents is listed once in `SETTINGS`, with the type its
+environment value is parsed as. Nothing here reads the environment at import time:
+`create_app` calls `from_environ()` when it builds an application.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Callable
+
+MIB = 1024 * 1024
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int(value: str) -> int:
+    return int(value.strip())
+
+
+def _float(value: str) -> float:
+    return float(value.strip())
+
+
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _str(value: str) -> str:
+    return value.strip()
+
+
+# environment variable (without the BACKEND_ prefix) -> (config key, parser)
+SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "SECRET_KEY": ("SECRET_KEY", _str),
+    "ACCESS_TOKEN_EXPIRE_MINUTES": ("ACCESS_TOKEN_EXPIRE_MINUTES", _int),
+    "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", _str),
+    "CORS_ORIGINS": ("CORS_ORIGINS", _list),
+    "EVENTORY_URL": ("EVENTORY_URL", _str),
+    "CREDENTIALS_KEYS": ("CREDENTIALS_KEYS", _list),
+    "PASSWORD_MIN_LENGTH": ("PASSWORD_MIN_LENGTH", _int),
+    "REGISTRATION_OPEN": ("REGISTRATION_OPEN", _bool),
+    "MAX_CONTENT_LENGTH": ("MAX_CONTENT_LENGTH", _int),
+    "PROXY_PUBLIC": ("PROXY_PUBLIC", _bool),
+    "PROXY_MAX_BODY": ("PROXY_MAX_BODY", _int),
+    "PROXY_CONNECT_TIMEOUT": ("PROXY_CONNECT_TIMEOUT", _float),
+    "PROXY_READ_TIMEOUT": ("PROXY_READ_TIMEOUT", _float),
+    "EVENTORY_TOKEN_TTL": ("EVENTORY_TOKEN_TTL", _int),
+    "FANOUT_CONCURRENCY": ("FANOUT_CONCURRENCY", _int),
+    "FANOUT_TIMEOUT": ("FANOUT_TIMEOUT", _float),
+    "LOGINS_EXPOSE_PASSWORDS": ("LOGINS_EXPOSE_PASSWORDS", _bool),
+    "HOST": ("HOST", _str),
+    "PORT": ("PORT", _int),
+    "THREADS": ("THREADS", _int),
+    "RATELIMIT_ENABLED": ("RATELIMIT_ENABLED", _bool),
+    "RATELIMIT_LOGIN": ("RATELIMIT_LOGIN", _str),
+    "RATELIMIT_REGISTER": ("RATELIMIT_REGISTER", _str),
+    "RATELIMIT_PROXY": ("RATELIMIT_PROXY", _str),
+    "RATELIMIT_STORAGE_URI": ("RATELIMIT_STORAGE_URI", _str),
+    "TRUSTED_PROXIES": ("TRUSTED_PROXIES", _list),
+    "BCRYPT_LOG_ROUNDS": ("BCRYPT_LOG_ROUNDS", _int),
+}
+
+
+class Config:
+    """Defaults for a single machine: SQLite in the instance folder, open registration."""
+
+    SECRET_KEY: str | None = None  # None: generated once into the instance folder
+    ACCESS_TOKEN_EXPIRE_MINUTES = 1440
+    SQLALCHEMY_DATABASE_URI: str | None = None  # None: instance/eventory_backend.db
+    CORS_ORIGINS = ["*"]
+    EVENTORY_URL = "https://api.eventory.se"
+    CREDENTIALS_KEYS: list[str] = []  # empty: one key generated into the instance folder
+    PASSWORD_MIN_LENGTH = 15
+    REGISTRATION_OPEN = True
+    MAX_CONTENT_LENGTH = 1 * MIB
+    PROXY_PUBLIC = False
+    PROXY_MAX_BODY = 50 * MIB
+    PROXY_CONNECT_TIMEOUT = 5.0
+    PROXY_READ_TIMEOUT = 30.0
+    EVENTORY_TOKEN_TTL = 15 * 60
+    FANOUT_CONCURRENCY = 16
+    FANOUT_TIMEOUT = 20.0
+    LOGINS_EXPOSE_PASSWORDS = False
+    HOST = "127.0.0.1"
+    PORT = 8000
+    # Relayed requests mostly wait on Eventory; threads are cheap next to that wait.
+    THREADS = 64
+    RATELIMIT_ENABLED = True
+    RATELIMIT_LOGIN = "10/minute"
+    RATELIMIT_REGISTER = "10/hour"
+    RATELIMIT_PROXY = "600/minute"
+    RATELIMIT_STORAGE_URI = "memory://"
+    TRUSTED_PROXIES: list[str] = []
+    BCRYPT_LOG_ROUNDS = 12
+
+    JSON_SORT_KEYS = False
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+
+    API_TITLE = "Eventory multisite backend"
+    API_VERSION = "1.0.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/docs/static/"
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Parse every set `BACKEND_*` variable into its config key.
+
+    Raises ValueError naming the variable (never its value, which may be a secret).
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, (key, parse) in SETTINGS.items():
+        raw = environ.get(f"BACKEND_{name}")
+        if raw is None:
+            continue
+        try:
+            values[key] = parse(raw)
+        except ValueError:
+            raise ValueError(f"BACKEND_{name} has a value that cannot be read as {parse.__name__.lstrip('_')}.") from None
+    return values

@@ -1,0 +1,137 @@
+"""The one error shape, `{"detail": "..."}`, for Werkzeug, flask-smorest and flask-jwt-extended."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .extensions import jwt
+
+# Werkzeug's default descriptions are paragraphs; clients show `detail` as it is.
+DEFAULT_DETAILS = {
+    400: "The request could not be understood.",
+    401: "Authentication is required.",
+    403: "You are not allowed to do that.",
+    404: "Not found.",
+    405: "This method is not allowed on this URL.",
+    406: "The requested response type cannot be produced.",
+    409: "This conflicts with data that already exists.",
+    413: "The request body is too large.",
+    415: "This content type is not supported.",
+    422: "The request has invalid fields.",
+    429: "Too many requests; slow down and try again later.",
+    500: "Something went wrong on the server.",
+    502: "Eventory could not be reached.",
+    503: "The service is temporarily unavailable; try again shortly.",
+    504: "Eventory did not answer in time.",
+}
+
+BEARER = {"WWW-Authenticate": "Bearer"}
+
+
+def error_response(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any):
+    response = jsonify(detail=detail, **extra)
+    response.status_code = status
+    if status == 401:
+        response.headers.update(BEARER)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten(messages: Any) -> dict[str, list[str]]:
+    """webargs nests messages by location ({"json": {"field": [...]}}); clients want fields."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, (dict, list, tuple)):
+                    walk(prefix, item)
+                else:
+                    flat.setdefault(prefix or "_schema", []).append(str(item))
+        else:
+            flat.setdefault(prefix or "_schema", []).append(str(value))
+
+    if isinstance(messages, dict):
+        for location in ("json", "form", "json_or_form", "query", "headers", "files", "view_args"):
+            if location in messages:
+                walk("", messages[location])
+                break
+        else:
+            walk("", messages)
+    else:
+        walk("", messages)
+    return flat
+
+
+def http_error_response(error: HTTPException):
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    headers = dict(data.get("headers") or {})
+    valid_methods = getattr(error, "valid_methods", None)
+    if status == 405 and valid_methods:
+        headers["Allow"] = ", ".join(sorted(valid_methods))
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+
+    custom = error.description if error.description != type(error).description else None
+    detail = data.get("message") or custom or DEFAULT_DETAILS.get(status) or error.name + "."
+
+    messages = data.get("errors") or data.get("messages")
+    if status == 422:
+        fields = _flatten(messages or {})
+        if not data.get("message"):
+            names = [name for name in fields if name != "_schema"]
+            if names:
+                detail = "Invalid value for " + ", ".join(sorted(names)) + "."
+            elif fields.get("_schema"):
+                detail = fields["_schema"][0]
+        return error_response(status, detail, headers, errors=fields)
+    if status == 400 and messages and not data.get("message"):
+        flat = _flatten(messages)
+        if any("Invalid JSON body" in m for ms in flat.values() for m in ms):
+            detail = "The request body is not valid JSON."
+    return error_response(status, detail, headers)
+
+
+def init_app(app: Flask) -> None:
+    # flask-smorest's Api.handle_http_exception already routes HTTPException here;
+    # this covers apps built without it and keeps the shape in one place.
+    app.register_error_handler(HTTPException, http_error_response)
+
+
+@jwt.unauthorized_loader
+def _missing_token(_reason: str):
+    return error_response(401, "Log in first: this route needs an Authorization: Bearer token.")
+
+
+@jwt.invalid_token_loader
+def _invalid_token(_reason: str):
+    return error_response(401, "The bearer token is not valid; log in again.")
+
+
+@jwt.expired_token_loader
+def _expired_token(_header: dict, _payload: dict):
+    return error_response(401, "Your session has expired; log in again.")
+
+
+@jwt.revoked_token_loader
+def _revoked_token(_header: dict, _payload: dict):
+    return error_response(401, "This token has been logged out; log in again.")
+
+
+@jwt.user_lookup_error_loader
+def _unknown_user(_header: dict, _payload: dict):
+    return error_response(401, "The account for this token no longer exists; log in again.")
+
+
+@jwt.token_verification_failed_loader
+def _verification_failed(_header: dict, _payload: dict):
+    return error_response(401, "The bearer token is not valid; log in again.")

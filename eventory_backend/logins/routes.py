@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from flask_jwt_extended import current_user
+
+from ..api import Blueprint
+from ..security import login_required
+from . import services
+from .schemas import LoginCreateSchema, LoginSchema, LoginUpdateSchema
+
+blp = Blueprint("logins", __name__, url_prefix="/logins", description="The current user's saved Eventory logins.")
+
+
+@blp.get("")
+@login_required
+@blp.response(200, LoginSchema(many=True))
+def list_logins():
+    """List your saved Eventory logins (passwords are never returned)."""
+    return services.list_logins(current_user.id)
+
+
+@blp.post("")
+@login_required
+@blp.arguments(LoginCreateSchema)
+@blp.response(201, LoginSchema)
+def create_login(fields):
+    """Save an Eventory login; its password is encrypted before it is stored."""
+    return services.add_login(current_user.id, **fields)
+
+
+@blp.get("/<id:login_id>")
+@login_required
+@blp.response(200, LoginSchema)
+def get_login(login_id):
+    """One of your saved Eventory logins."""
+    return services.get_login(current_user.id, login_id)
+
+
+@blp.put("/<id:login_id>")
+@login_required
+@blp.arguments(LoginUpdateSchema)
+@blp.response(200, LoginSchema)
+def update_login(fields, login_id):
+    """Change any of a saved login's label, username, password or colour."""
+    return services.update_login(current_user.id, login_id, fields)
+
+
+@blp.delete("/<id:login_id>")
+@login_required
+@blp.response(204)
+def delete_login(login_id):
+    """Forget a saved Eventory login."""
+    services.delete_login(current_user.id, login_id)

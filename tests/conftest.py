@@ -1,0 +1,173 @@
+"""Fixtures: an app on its own SQLite file (or TEST_DATABASE_URL), users, tokens,
+the fake Eventory, and the app under a real waitress server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+from sqlalchemy import create_engine, inspect, text
+
+from eventory_backend import create_app
+from eventory_backend.extensions import db
+
+from .fake_eventory import FakeEventory
+
+ADA = {"username": "ada", "password": "analytical engine notes"}
+BOB = {"username": "bob", "password": "difference engine sketches"}
+EVENTORY_LOGIN = {"label": "Org One", "username": "anna@example.com", "password": "eventory-pass-1", "color": "#ff0000"}
+
+
+@pytest.fixture(autouse=True)
+def _no_developer_environment(monkeypatch):
+    """Tests never read the developer's BACKEND_* variables or .env."""
+    for name in list(os.environ):
+        if name.startswith("BACKEND_"):
+            monkeypatch.delenv(name)
+
+
+def _reset_database(url: str) -> None:
+    """An external test database (PostgreSQL) starts every test empty."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for table in reversed(inspect(connection).get_table_names()):
+            connection.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        _reset_database(url)
+        return url
+    return f"sqlite:///{(tmp_path / 'test.db').as_posix()}"
+
+
+@pytest.fixture(scope="session")
+def fake_eventory() -> Iterator[FakeEventory]:
+    with FakeEventory() as fake:
+        yield fake
+
+
+@pytest.fixture
+def eventory(fake_eventory) -> FakeEventory:
+    fake_eventory.reset()
+    return fake_eventory
+
+
+@pytest.fixture
+def make_app(tmp_path, database_url, fake_eventory):
+    """Build an app with test defaults and extra settings."""
+    apps = []
+
+    def make(**settings):
+        config = {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "EVENTORY_URL": fake_eventory.url,
+            "BCRYPT_LOG_ROUNDS": 4,
+            "CORS_ORIGINS": ["https://multisite.example"],
+        }
+        config.update(settings)
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def register_and_login(client, account) -> dict:
+    response = client.post("/auth/register", json=account)
+    assert response.status_code == 201, response.json
+    token = client.post("/auth/login", data=account).json["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auth_headers(client) -> dict:
+    return register_and_login(client, ADA)
+
+
+@pytest.fixture
+def other_headers(client) -> dict:
+    return register_and_login(client, BOB)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: object
+
+    def get(self, path, **kwargs):
+        return requests.get(self.url + path, timeout=30, **kwargs)
+
+    def post(self, path, **kwargs):
+        return requests.post(self.url + path, timeout=30, **kwargs)
+
+    def request(self, method, path, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return requests.request(method, self.url + path, **kwargs)
+
+
+class WaitressThread:
+    """The app under a real waitress server on 127.0.0.1, in a thread."""
+
+    def __init__(self, app, threads: int = 8):
+        from waitress import create_server
+
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="test")
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> WaitressThread:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        logging.getLogger("waitress").setLevel(logging.CRITICAL)
+        while self.server._map:
+            for channel in list(self.server._map.values()):
+                channel.handle_close()
+        self.server.task_dispatcher.shutdown()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def serve():
+    """Start any app under waitress; stopped at the end of the test."""
+    servers = []
+
+    def start(app, threads: int = 8) -> LiveServer:
+        server = WaitressThread(app, threads).start()
+        servers.append(server)
+        return LiveServer(server.url, app)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def live(app, serve) -> LiveServer:
+    return serve(app)

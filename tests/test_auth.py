@@ -1,0 +1,145 @@
+"""Accounts: register, log in (the frontend's multipart form, OAuth2 form, JSON), who am I."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import closing
+
+import pytest
+
+from .conftest import ADA, register_and_login
+
+ORIGIN = {"Origin": "https://multisite.example"}
+
+
+def test_register_returns_the_account_as_typed(client):
+    response = client.post("/auth/register", json={"username": "  Ann Lee ", "password": ADA["password"]}, headers=ORIGIN)
+    assert response.status_code == 201
+    assert response.json["username"] == "Ann Lee"
+    assert "password" not in response.json and "password_hash" not in response.json
+
+
+@pytest.mark.parametrize("encoding", ["multipart", "urlencoded", "json"])
+def test_login_accepts_the_three_encodings(client, encoding):
+    client.post("/auth/register", json=ADA)
+    if encoding == "multipart":
+        response = client.post("/auth/login", data=ADA, content_type="multipart/form-data")
+    elif encoding == "urlencoded":
+        response = client.post("/auth/login", data={**ADA, "grant_type": "password", "scope": ""})
+    else:
+        response = client.post("/auth/login", json=ADA)
+    assert response.status_code == 200, response.json
+    assert response.json["token_type"] == "bearer"
+    assert response.json["expires_in"] == 1440 * 60
+    me = client.get("/auth/me", headers={"Authorization": f"Bearer {response.json['access_token']}"})
+    assert me.status_code == 200 and me.json["username"] == "ada"
+
+
+def test_usernames_are_unique_case_insensitively(client):
+    assert client.post("/auth/register", json={"username": "Ann", "password": ADA["password"]}).status_code == 201
+    second = client.post("/auth/register", json={"username": "aNN", "password": ADA["password"]})
+    assert second.status_code == 409
+    assert "taken" in second.json["detail"]
+    assert client.post("/auth/login", data={"username": "ANN", "password": ADA["password"]}).status_code == 200
+
+
+def test_wrong_password_and_unknown_user_are_the_same_401(client):
+    client.post("/auth/register", json=ADA)
+    wrong = client.post("/auth/login", data={"username": "ada", "password": "not the right password at all"})
+    unknown = client.post("/auth/login", data={"username": "nobody", "password": ADA["password"]})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json == unknown.json
+    assert wrong.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_unknown_user_costs_about_as_long_as_a_wrong_password(make_app):
+    client = make_app(BCRYPT_LOG_ROUNDS=8).test_client()
+    client.post("/auth/register", json=ADA)
+
+    def median(account):
+        samples = []
+        for _ in range(7):
+            start = time.perf_counter()
+            client.post("/auth/login", data=account)
+            samples.append(time.perf_counter() - start)
+        return sorted(samples)[3]
+
+    median({"username": "nobody", "password": "x" * 20})  # first call builds the dummy hash
+    wrong = median({"username": "ada", "password": "x" * 20})
+    unknown = median({"username": "nobody", "password": "x" * 20})
+    assert 0.5 < unknown / wrong < 2, (unknown, wrong)
+
+
+def test_long_passwords_sharing_72_bytes_are_different_passwords(client):
+    first = "a" * 72 + "first-ending-" + "b" * 15
+    second = "a" * 72 + "second-ending" + "b" * 15
+    client.post("/auth/register", json={"username": "ada", "password": first})
+    assert client.post("/auth/login", data={"username": "ada", "password": first}).status_code == 200
+    assert client.post("/auth/login", data={"username": "ada", "password": second}).status_code == 401
+
+
+def test_passphrase_of_1024_unicode_characters_works(client):
+    password = "åäö ünïcødé " * 85 + "end!"
+    assert len(password) == 1024
+    client.post("/auth/register", json={"username": "ada", "password": password})
+    assert client.post("/auth/login", data={"username": "ada", "password": password}).status_code == 200
+
+
+def test_minimum_password_length_comes_from_config(make_app):
+    client = make_app(PASSWORD_MIN_LENGTH=20).test_client()
+    response = client.post("/auth/register", json={"username": "ada", "password": "nineteen characters"})
+    assert response.status_code == 422
+    assert "20" in response.json["errors"]["password"][0]
+
+
+def test_password_is_hashed_with_bcrypt_never_stored_in_clear(app, client, database_url):
+    client.post("/auth/register", json=ADA)
+    if database_url.startswith("sqlite"):
+        with closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as connection:
+            (stored,) = connection.execute("SELECT password_hash FROM users").fetchone()
+        assert stored.startswith("$2b$04$")
+        assert ADA["password"] not in stored
+
+
+def test_me_needs_a_token(client):
+    response = client.get("/auth/me")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert "detail" in response.json
+
+
+def test_token_of_a_deleted_user_is_401(app, client, auth_headers):
+    from eventory_backend.auth.models import User
+    from eventory_backend.extensions import db
+
+    with app.app_context():
+        db.session.execute(db.delete(User))
+        db.session.commit()
+    response = client.get("/auth/me", headers=auth_headers)
+    assert response.status_code == 401
+
+
+def test_tokens_survive_a_restart(make_app):
+    first = make_app()
+    headers = register_and_login(first.test_client(), ADA)
+    second = make_app()
+    assert second.test_client().get("/auth/me", headers=headers).status_code == 200
+
+
+def test_racing_registrations_of_one_name_give_one_account(live):
+    results = []
+    barrier = threading.Barrier(8)
+
+    def register(name):
+        barrier.wait()
+        results.append(live.post("/auth/register", json={"username": name, "password": ADA["password"]}).status_code)
+
+    names = ["Ann", "ann", "ANN", "aNn", "AnN", "anN", "ANn", "Ann"]
+    threads = [threading.Thread(target=register, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [201] + [409] * 7

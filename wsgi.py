@@ -1,0 +1,22 @@
+"""`flask --app wsgi run` for development; `python wsgi.py` (or `waitress-serve wsgi:app`) in production."""
+
+from dotenv import load_dotenv
+
+# flask's CLI reads .env by itself; waitress does not.
+load_dotenv()
+
+from eventory_backend import create_app  # noqa: E402
+
+app = create_app()
+
+
+def serve() -> None:
+    from waitress import serve as waitress_serve
+
+    host, port = app.config["HOST"], app.config["PORT"]
+    print(f"Eventory backend on http://{host}:{port} (docs at /docs)", flush=True)
+    waitress_serve(app, host=host, port=port, threads=app.config["THREADS"], ident="eventory-backend")
+
+
+if __name__ == "__main__":
+    serve()
