@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import flask_smorest
 import marshmallow as ma
-from werkzeug.routing import BaseConverter, ValidationError
+from webargs.flaskparser import FlaskParser
+from werkzeug.routing import BaseConverter
 
 
 class ErrorSchema(ma.Schema):
@@ -27,7 +30,23 @@ class Api(flask_smorest.Api):
         return http_error_response(error)
 
 
+class ArgumentsParser(FlaskParser):
+    """webargs' parser, with every unreadable JSON body a 400 (not only syntax errors)."""
+
+    def _raw_load_json(self, req):
+        try:
+            return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise
+        except (RecursionError, ValueError):
+            # Nesting deeper than the decoder's stack, or integers past Python's digit limit.
+            # A non-empty doc: webargs reads an empty one as "no body sent" (a 422), not a bad body.
+            raise json.JSONDecodeError("Nested too deeply, or a number too long.", "<body>", 0) from None
+
+
 class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = ArgumentsParser()
+
     # "json_or_form" reads a JSON body or a form (urlencoded or multipart), as webargs does;
     # its primary documented type is the OAuth2 password form.
     DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
@@ -37,15 +56,19 @@ class Blueprint(flask_smorest.Blueprint):
 
 
 class IdConverter(BaseConverter):
-    """A database id in a URL: ASCII digits only, at most 2**63 - 1; anything else is a 404."""
+    """A database id in a URL: ASCII digits only (not other scripts' digits, as \\d would allow).
 
-    regex = r"[0-9]{1,19}"
+    An id past the 64-bit range cannot exist; it becomes -1, which no row has, so it answers the
+    same 404 as any missing id (a converter that refused it would turn PUT and DELETE into 405s).
+    """
+
+    regex = r"[0-9]+"
+    NO_ROW = -1
 
     def to_python(self, value: str) -> int:
-        number = int(value)
-        if number > 2**63 - 1:
-            raise ValidationError()
-        return number
+        if len(value) > 19 or int(value) > 2**63 - 1:
+            return self.NO_ROW
+        return int(value)
 
     @staticmethod
     def openapi_schema(_converter) -> dict:
@@ -53,3 +76,15 @@ class IdConverter(BaseConverter):
 
     def to_url(self, value) -> str:
         return str(int(value))
+
+
+class AnyPathConverter(BaseConverter):
+    """The rest of the URL as it came, even empty, with leading or doubled slashes, so the
+    proxy can refuse what could leave the Eventory base instead of Werkzeug redirecting it."""
+
+    regex = r"[\s\S]*"  # "." would stop at a newline and turn a CR/LF attack into a 404
+    part_isolating = False
+
+    @staticmethod
+    def openapi_schema(_converter) -> dict:
+        return {"type": "string"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 from .extensions import jwt
 
@@ -81,7 +81,9 @@ def http_error_response(error: HTTPException):
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
 
-    custom = error.description if error.description != type(error).description else None
+    # Werkzeug's stock descriptions are paragraphs; any other description was written for the client.
+    stock = default_exceptions.get(status)
+    custom = error.description if stock is None or error.description != stock.description else None
     detail = data.get("message") or custom or DEFAULT_DETAILS.get(status) or error.name + "."
 
     messages = data.get("errors") or data.get("messages")

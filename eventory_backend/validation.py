@@ -9,7 +9,8 @@ from marshmallow import ValidationError
 
 
 def no_control_characters(value: str) -> None:
-    if any(unicodedata.category(char) == "Cc" for char in value):
+    # Cc: control characters (NUL included); Cs: lone surrogates, which no database can store.
+    if any(unicodedata.category(char) in {"Cc", "Cs"} for char in value):
         raise ValidationError("Must not contain control characters.")
 
 
