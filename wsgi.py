@@ -6,6 +6,7 @@ from dotenv import load_dotenv
 load_dotenv()
 
 from eventory_backend import create_app  # noqa: E402
+from eventory_backend.forwarded import waitress_options  # noqa: E402
 
 app = create_app()
 
@@ -15,7 +16,7 @@ def serve() -> None:
 
     host, port = app.config["HOST"], app.config["PORT"]
     print(f"Eventory backend on http://{host}:{port} (docs at /docs)", flush=True)
-    waitress_serve(app, host=host, port=port, threads=app.config["THREADS"], ident="eventory-backend")
+    waitress_serve(app, host=host, port=port, **waitress_options(app.config))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ from swagger_ui_bundle import swagger_ui_path
 from config import Config, from_environ
 
 from . import errors
-from .api import IdConverter
+from .api import AnyPathConverter, IdConverter
 from .extensions import api, bcrypt, cors, db, jwt
+from .forwarded import TrustedProxies
 from .instance import read_or_create
 
 SEED_SECRET_KEY = "change-me-in-production-use-a-long-random-string"
@@ -45,20 +46,26 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         max_age=600,
     )
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["anypath"] = AnyPathConverter
+    app.url_map.merge_slashes = False
     api.init_app(app)
     api.register_converter(IdConverter, IdConverter.openapi_schema)
+    api.register_converter(AnyPathConverter, AnyPathConverter.openapi_schema)
     _document_security()
     errors.init_app(app)
 
     from .logins import crypto
+    from .proxy import broker, upstream
 
-    crypto.init_app(app)
+    for service in (crypto, upstream, broker):
+        service.init_app(app)
 
     from . import auth, logins, proxy
 
     for blp in (auth.blp, logins.blp, proxy.blp):
         api.register_blueprint(blp)
     _serve_swagger_ui_files(app)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"])  # type: ignore[method-assign]
 
     with app.app_context():
         db.create_all()

@@ -3,7 +3,6 @@ the fake Eventory, and the app under a real waitress server."""
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from eventory_backend import create_app
 from eventory_backend.extensions import db
+from eventory_backend.forwarded import waitress_options
 
 from .fake_eventory import FakeEventory
 
@@ -131,26 +131,33 @@ class LiveServer:
 
 
 class WaitressThread:
-    """The app under a real waitress server on 127.0.0.1, in a thread."""
+    """The app under a real waitress server on 127.0.0.1; its loop runs, and is closed, in one thread."""
 
     def __init__(self, app, threads: int = 8):
         from waitress import create_server
 
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident="test")
+        options = {**waitress_options(app.config), "threads": threads}
+        self.server = create_server(app, host="127.0.0.1", port=0, **options)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from waitress import wasyncore
+
+        while not self.stopping.is_set():
+            wasyncore.loop(timeout=0.05, map=self.server._map, count=1)
+        for channel in list(self.server._map.values()):
+            channel.close()
+        self.server.task_dispatcher.shutdown()
 
     def start(self) -> WaitressThread:
         self.thread.start()
         return self
 
     def stop(self) -> None:
-        logging.getLogger("waitress").setLevel(logging.CRITICAL)
-        while self.server._map:
-            for channel in list(self.server._map.values()):
-                channel.handle_close()
-        self.server.task_dispatcher.shutdown()
-        self.thread.join(timeout=10)
+        self.stopping.set()
+        self.thread.join(timeout=15)
 
 
 @pytest.fixture

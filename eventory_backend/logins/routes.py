@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flask import current_app
 from flask_jwt_extended import current_user
 
 from ..api import Blueprint
@@ -14,8 +15,11 @@ blp = Blueprint("logins", __name__, url_prefix="/logins", description="The curre
 @login_required
 @blp.response(200, LoginSchema(many=True))
 def list_logins():
-    """List your saved Eventory logins (passwords are never returned)."""
-    return services.list_logins(current_user.id)
+    """List your saved Eventory logins (passwords only if the server exposes them)."""
+    logins = services.list_logins(current_user.id)
+    if current_app.config["LOGINS_EXPOSE_PASSWORDS"]:
+        return [services.with_password(login) for login in logins]
+    return logins
 
 
 @blp.post("")

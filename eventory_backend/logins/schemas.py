@@ -36,6 +36,11 @@ class LoginSchema(ma.Schema):
     organisation = ma.fields.String(dump_only=True, allow_none=True)
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
+    password = ma.fields.String(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Only in GET /logins, and only when BACKEND_LOGINS_EXPOSE_PASSWORDS=true."},
+    )
 
 
 class LoginCreateSchema(StrictSchema):

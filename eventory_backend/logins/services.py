@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
+from blinker import Namespace
+from flask import current_app
 from werkzeug.exceptions import NotFound
 
 from ..extensions import db
-from .crypto import cipher
+from .crypto import CredentialError, cipher
 from .models import EventoryLogin
 
+log = logging.getLogger("eventory_backend.logins")
+
 NOT_FOUND = "No Eventory login with that id."
+
+# Sent with login_id= after a login's credentials changed or it was deleted (the broker listens).
+login_changed = Namespace().signal("login-changed")
 
 
 def list_logins(owner_id: int) -> list[EventoryLogin]:
@@ -43,6 +52,7 @@ def update_login(owner_id: int, login_id: int, fields: dict) -> EventoryLogin:
     for name, value in fields.items():
         setattr(login, name, value)
     db.session.commit()
+    login_changed.send(current_app._get_current_object(), login_id=login_id)
     return login
 
 
@@ -50,6 +60,26 @@ def delete_login(owner_id: int, login_id: int) -> None:
     login = get_login(owner_id, login_id)
     db.session.delete(login)
     db.session.commit()
+    login_changed.send(current_app._get_current_object(), login_id=login_id)
+
+
+def set_organisation(owner_id: int, login_id: int, organisation: str) -> None:
+    """Remember the organisation Eventory reported, if the login still exists."""
+    login = db.session.get(EventoryLogin, login_id)
+    if login is not None and login.owner_id == owner_id and login.organisation != organisation:
+        login.organisation = organisation
+        db.session.commit()
+
+
+def with_password(login: EventoryLogin) -> dict:
+    """The login's fields and its decrypted password (None when the keys cannot read it)."""
+    fields = {column.key: getattr(login, column.key) for column in EventoryLogin.__table__.columns}
+    try:
+        fields["password"] = stored_password(login)
+    except CredentialError:
+        log.error("stored password unreadable login_id=%s", login.id)
+        fields["password"] = None
+    return fields
 
 
 def stored_password(login: EventoryLogin) -> str:

@@ -1,0 +1,59 @@
+"""Who the client is, behind a reverse proxy that BACKEND_TRUSTED_PROXIES names.
+
+The socket's address is the client unless it is a trusted proxy; only then is its
+X-Forwarded-For (walked from the right, skipping further trusted proxies) and
+X-Forwarded-Proto believed. Anyone else's X-Forwarded-* headers are ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+PEER = "eventory_backend.peer_addr"
+CHAIN = "eventory_backend.forwarded_for"
+
+
+def _networks(entries: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip()]
+
+
+class TrustedProxies:
+    def __init__(self, wsgi_app, trusted: Iterable[str]):
+        self.wsgi_app = wsgi_app
+        self.trusted = _networks(trusted)
+
+    def is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted)
+
+    def __call__(self, environ, start_response):
+        peer = environ.get("REMOTE_ADDR", "")
+        environ[PEER] = peer
+        forwarded = environ.pop("HTTP_X_FORWARDED_FOR", None)
+        proto = environ.pop("HTTP_X_FORWARDED_PROTO", None)
+        environ.pop("HTTP_X_FORWARDED_HOST", None)
+        if self.trusted and self.is_trusted(peer) and forwarded:
+            hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+            client = peer
+            while hops:
+                client = hops.pop()
+                if not self.is_trusted(client):
+                    break
+            environ["REMOTE_ADDR"] = client
+            environ[CHAIN] = forwarded
+            if proto and proto.strip().lower() in {"http", "https"}:
+                environ["wsgi.url_scheme"] = proto.strip().lower()
+        return self.wsgi_app(environ, start_response)
+
+
+def waitress_options(config) -> dict:
+    """The waitress settings `python wsgi.py` and the tests share: the app judges X-Forwarded-*."""
+    return {
+        "threads": config["THREADS"],
+        "ident": "eventory-backend",
+        "clear_untrusted_proxy_headers": False,
+    }

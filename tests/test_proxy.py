@@ -1,0 +1,508 @@
+"""The relay, the broker, /session and the fan-out, under a real waitress server against the fake Eventory."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import socket
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from .conftest import ADA, BOB, EVENTORY_LOGIN
+from .fake_eventory import GZIP_BODY, download_sha256
+
+
+def account(live, who=ADA) -> dict:
+    live.post("/auth/register", json=who)
+    token = live.post("/auth/login", data=who).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def save_login(live, headers, **fields) -> int:
+    response = live.post("/logins", json={**EVENTORY_LOGIN, **fields}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+@pytest.fixture
+def fake(eventory):
+    eventory.delay = 0.0
+    eventory.login_delay = 0.0
+    yield eventory
+    eventory.delay = 0.0
+    eventory.login_delay = 0.0
+
+
+@pytest.fixture
+def ada(live, fake) -> dict:
+    return account(live)
+
+
+def raw_get(live, target: str, headers: dict) -> int:
+    """A request line exactly as written: no client-side normalisation of `..` or encodings."""
+    parts = urlsplit(live.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.putrequest("GET", target, skip_host=False, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+# ---- the relay ------------------------------------------------------------------------------
+
+
+def test_query_string_is_forwarded_exactly(live, ada, fake):
+    query = "b=2&a=1&b=1&name=%C3%A5%20x&plus=a+b&empty=&flag"
+    echoed = live.get(f"/eventory/echo/some/path?{query}", headers=ada).json()
+    assert echoed["query"] == query
+    assert echoed["path"] == "/echo/some/path"
+    assert echoed["method"] == "GET"
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_request_body_reaches_eventory_intact(live, ada, fake, method):
+    body = bytes(range(256)) * 40_000  # 10 MB, past the in-memory size
+    echoed = live.request(method, "/eventory/echo", data=body, headers={**ada, "Content-Type": "application/octet-stream"}).json()
+    assert echoed["method"] == method
+    assert echoed["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert echoed["body_length"] == len(body)
+
+
+def test_chunked_request_body_is_streamed_on(live, ada, fake):
+    parts = [b"x" * 100_000] * 30
+    echoed = live.post("/eventory/echo", data=iter(parts), headers=ada).json()
+    assert echoed["body_sha256"] == hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+def test_head_is_relayed_without_a_body(live, ada, fake):
+    response = live.request("HEAD", "/eventory/echo", headers=ada)
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_body_over_the_proxy_limit_is_413_before_eventory_sees_it(make_app, serve, fake):
+    live = serve(make_app(PROXY_MAX_BODY=100_000))
+    headers = account(live)
+    fake.reset()
+    response = live.post("/eventory/echo", data=b"x" * 100_001, headers=headers)
+    assert response.status_code == 413
+    assert response.json()["detail"]
+    assert fake.requests == []
+
+
+def test_binary_download_is_byte_for_byte(live, ada, fake):
+    size = 20 * 1024 * 1024
+    response = live.get(f"/eventory/download?size={size}", headers=ada, stream=True)
+    digest = hashlib.sha256()
+    received = 0
+    for chunk in response.iter_content(256 * 1024):
+        digest.update(chunk)
+        received += len(chunk)
+    assert int(response.headers["Content-Length"]) == received == size
+    assert digest.hexdigest() == download_sha256(size)
+
+
+def test_gzip_answer_stays_gzip(live, ada, fake):
+    response = live.get("/eventory/gzip", headers={**ada, "Accept-Encoding": "gzip"}, stream=True)
+    raw = response.raw.read(decode_content=False)
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert raw == GZIP_BODY
+    assert int(response.headers["Content-Length"]) == len(raw)
+
+
+def test_logo_is_binary_and_complete(live, fake):
+    headers = account(live)
+    login_id = save_login(live, headers)
+    response = live.get("/eventory/logo", headers={**headers, "X-Eventory-Login": str(login_id)})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG") and len(response.content) == int(response.headers["Content-Length"])
+
+
+def test_headers_crossing_are_allowlisted(live, ada, fake):
+    response = live.get(
+        "/eventory/echo",
+        headers={
+            **ada,
+            "Cookie": "session=browser-cookie",
+            "Connection": "keep-alive, X-Secret-Hop",
+            "X-Secret-Hop": "hop",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "Proxy-Authorization": "Basic c2VjcmV0",
+            "Accept-Language": "sv-SE",
+            "X-Forwarded-For": "6.6.6.6",
+        },
+    )
+    sent = response.json()["headers"]
+    assert "authorization" not in sent  # the backend's own token stays here
+    for name in ("cookie", "x-secret-hop", "keep-alive", "te", "proxy-authorization"):
+        assert name not in sent, name
+    assert sent["accept-language"] == "sv-SE"
+    assert sent["host"] == urlsplit(fake.url).netloc
+    assert sent["x-forwarded-for"] == "127.0.0.1"  # the socket's address: 127.0.0.1 is not a trusted proxy
+    assert sent["x-forwarded-proto"] == "http"
+    for name in ("Set-Cookie", "X-Hop", "Keep-Alive", "X-Echo"):
+        assert name not in response.headers, name
+
+
+def test_forwarded_for_chain_is_kept_from_a_trusted_proxy(make_app, serve, fake):
+    live = serve(make_app(TRUSTED_PROXIES=["127.0.0.1"]))
+    headers = account(live)
+    sent = live.get("/eventory/echo", headers={**headers, "X-Forwarded-For": "203.0.113.9"}).json()["headers"]
+    assert sent["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    "target, expected",
+    [("/eventory/redirect", "/eventory/jobs/list"), ("/eventory/redirect-relative", "/eventory/jobs/list"),
+     ("/eventory/redirect-away", "https://elsewhere.example/x")],
+)
+def test_redirects_are_passed_back_not_followed(live, ada, fake, target, expected):
+    response = live.get(target, headers=ada, allow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["Location"] == expected
+    assert [path for _method, path, _headers in fake.requests] == [target.removeprefix("/eventory")]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/eventory/../auth/me", "/eventory/a/../../x", "/eventory/%2e%2e/x", "/eventory/%2E%2e/x",
+        "/eventory/.%2e/x", "/eventory/a%2fb", "/eventory/a%2F..%2Fb", "/eventory//evil.example/x",
+        "/eventory/a//b", "/eventory/a\\b", "/eventory/a%5cb", "/eventory/user@evil.example",
+        "/eventory/a%40b", "/eventory/http:evil", "/eventory/a%3ab", "/eventory/a%0d%0aX-Injected:%201",
+        "/eventory/a%00b", "/eventory/a%01b", "/eventory/a%7fb", "/eventory/%252e%252e/x", "/eventory/./x",
+    ],
+)
+def test_paths_that_could_leave_the_base_are_400_before_any_call(live, ada, fake, target):
+    fake.reset()
+    assert raw_get(live, target, ada) == 400
+    assert fake.requests == []
+
+
+def test_eventory_down_is_502(make_app, serve):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    live = serve(make_app(EVENTORY_URL=f"http://127.0.0.1:{closed_port}"))
+    response = live.get("/eventory/jobs/list", headers=account(live))
+    assert response.status_code == 502
+    assert "reached" in response.json()["detail"]
+
+
+def test_eventory_too_slow_is_504_and_others_are_served_meanwhile(make_app, serve, fake):
+    live = serve(make_app(PROXY_READ_TIMEOUT=1.0))
+    headers = account(live)
+    outcome = {}
+
+    def slow():
+        outcome["slow"] = live.get("/eventory/slow?seconds=3", headers=headers)
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    time.sleep(0.2)
+    me = live.get("/auth/me", headers=headers)
+    assert me.status_code == 200 and "slow" not in outcome
+    thread.join()
+    assert outcome["slow"].status_code == 504
+    assert "in time" in outcome["slow"].json()["detail"]
+
+
+def test_eventory_reset_mid_body_closes_the_connection(live, ada, fake):
+    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
+        live.get("/eventory/reset", headers=ada).content
+    assert live.get("/auth/me", headers=ada).status_code == 200
+
+
+def test_preflight_is_answered_here_not_forwarded(live, fake):
+    fake.reset()
+    response = requests.options(
+        live.url + "/eventory/jobs/list",
+        headers={
+            "Origin": "https://multisite.example",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "authorization, content-type, x-eventory-login",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "https://multisite.example"
+    assert "x-eventory-login" in response.headers["Access-Control-Allow-Headers"].lower()
+    assert fake.requests == []
+
+
+def test_relay_needs_a_backend_token(live, fake):
+    fake.reset()
+    response = live.get("/eventory/jobs/list")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert fake.requests == []
+
+
+def test_public_mode_forwards_the_clients_authorization(make_app, serve, fake):
+    live = serve(make_app(PROXY_PUBLIC=True))
+    token = fake.issue_token("anna@example.com")
+    response = live.get("/eventory/jobs/list", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert response.json()[0]["organisation"] == "Org One"
+    assert live.get("/eventory/jobs/list").status_code == 401  # Eventory's own 401, relayed
+
+
+def test_client_held_eventory_token(live, ada, fake):
+    token = fake.issue_token("anna@example.com")
+    response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    assert fake.requests[-1][2]["authorization"] == f"Bearer {token}"
+
+
+# ---- the broker -----------------------------------------------------------------------------
+
+
+def test_brokered_call_signs_in_with_the_stored_login(live, ada, fake):
+    login_id = save_login(live, ada)
+    fake.reset()
+    response = live.get("/eventory/jobs/list?page=1", headers={**ada, "X-Eventory-Login": str(login_id)})
+    assert response.status_code == 200
+    assert response.json()[0]["organisation"] == "Org One"
+    assert fake.login_count["anna@example.com"] == 1
+    eventory_token = fake.requests[-1][2]["authorization"].removeprefix("Bearer ")
+    assert eventory_token not in response.text and eventory_token not in str(response.headers)
+    again = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
+    assert again.status_code == 200
+    assert fake.login_count["anna@example.com"] == 1  # cached
+
+
+def test_concurrent_brokered_calls_share_one_sign_in(live, ada, fake):
+    login_id = save_login(live, ada)
+    fake.reset()
+    fake.login_delay = 0.3
+    statuses = []
+    barrier = threading.Barrier(6)
+
+    def call():
+        barrier.wait()
+        statuses.append(live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)}).status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 6
+    assert fake.login_count["anna@example.com"] == 1
+
+
+def test_expired_eventory_token_is_renewed_once(live, ada, fake):
+    login_id = save_login(live, ada)
+    live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
+    fake.expire_all_tokens()
+    fake.reset()
+    response = live.request(
+        "PUT", "/eventory/pack-list-rentals/7", json={"packed": 3}, headers={**ada, "X-Eventory-Login": str(login_id)}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"id": 7, "updated": {"packed": 3}}
+    assert fake.login_count["anna@example.com"] == 1
+    assert [method for method, path, _ in fake.requests if path == "/pack-list-rentals/7"] == ["PUT", "PUT"]
+
+
+def test_large_streamed_body_is_not_replayed(live, ada, fake):
+    login_id = save_login(live, ada)
+    live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
+    fake.expire_all_tokens()
+    fake.reset()
+    response = live.post(
+        "/eventory/pack-list-rentals/7", data=iter([b"x" * 1_000_000] * 3), headers={**ada, "X-Eventory-Login": str(login_id)}
+    )
+    assert response.status_code in (401, 404)
+    assert fake.login_count["anna@example.com"] == 0
+
+
+def test_token_ttl_comes_from_config(make_app, serve, fake):
+    live = serve(make_app(EVENTORY_TOKEN_TTL=0))
+    headers = account(live)
+    login_id = save_login(live, headers)
+    fake.reset()
+    for _ in range(2):
+        live.get("/eventory/jobs/list", headers={**headers, "X-Eventory-Login": str(login_id)})
+    assert fake.login_count["anna@example.com"] == 2
+
+
+def test_changing_or_deleting_a_login_drops_its_token(live, ada, fake):
+    login_id = save_login(live, ada)
+    brokered = {**ada, "X-Eventory-Login": str(login_id)}
+    live.get("/eventory/jobs/list", headers=brokered)
+    fake.reset()
+    live.request("PUT", f"/logins/{login_id}", json={"label": "Renamed"}, headers=ada)
+    live.get("/eventory/jobs/list", headers=brokered)
+    assert fake.login_count["anna@example.com"] == 1
+    live.request("DELETE", f"/logins/{login_id}", headers=ada)
+    fake.reset()
+    response = live.get("/eventory/jobs/list", headers=brokered)
+    assert response.status_code == 404
+    assert fake.requests == []
+
+
+def test_rejected_stored_credentials_are_a_distinct_502(live, ada, fake):
+    login_id = save_login(live, ada, password="wrong eventory password")
+    response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
+    assert response.status_code == 502
+    assert "rejected" in response.json()["detail"]
+    assert "wrong eventory password" not in response.text
+
+
+@pytest.mark.parametrize("value", ["999999", "abc", "-1", "1.0", "٣", "99999999999999999999"])
+def test_unknown_or_malformed_login_header_is_404(live, ada, fake, value):
+    fake.reset()
+    response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": value.encode().decode("latin-1")})
+    assert response.status_code == 404
+    assert fake.requests == []
+
+
+def test_another_users_login_is_404_in_every_route(live, fake):
+    ada = account(live)
+    login_id = save_login(live, ada)
+    bob = account(live, BOB)
+    fake.reset()
+    assert live.get("/eventory/jobs/list", headers={**bob, "X-Eventory-Login": str(login_id)}).status_code == 404
+    assert live.post(f"/logins/{login_id}/session", headers=bob).status_code == 404
+    assert live.get(f"/multisite/jobs/list?logins={login_id}", headers=bob).status_code == 404
+    assert fake.login_count["anna@example.com"] == 0
+
+
+def test_relay_holds_no_database_connection_while_waiting(make_app, serve, fake):
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 1})
+    live = serve(app)
+    headers = account(live)
+    login_id = save_login(live, headers)
+    done = []
+    slow = [
+        threading.Thread(
+            target=lambda: done.append(
+                live.get("/eventory/slow?seconds=2", headers={**headers, "X-Eventory-Login": str(login_id)}).status_code
+            )
+        )
+        for _ in range(3)
+    ]
+    for thread in slow:
+        thread.start()
+    time.sleep(0.3)
+    assert live.get("/logins", headers=headers).status_code == 200
+    assert live.get("/auth/me", headers=headers).status_code == 200
+    for thread in slow:
+        thread.join()
+    assert done == [200, 200, 200]
+
+
+def test_no_secret_is_logged(live, ada, fake, caplog):
+    caplog.set_level(logging.DEBUG)
+    good = save_login(live, ada)
+    bad = save_login(live, ada, password="another-secret-pass")
+    live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(good)})
+    live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(bad)})
+    live.post(f"/logins/{good}/session", headers=ada)
+    live.get("/multisite/jobs/list", headers=ada)
+    tokens = [headers["authorization"] for _m, _p, headers in fake.requests if "authorization" in headers]
+    assert tokens
+    secrets = [EVENTORY_LOGIN["password"], "another-secret-pass", ada["Authorization"].split()[1]] + [t.split()[1] for t in tokens]
+    for secret in secrets:
+        assert secret not in caplog.text
+
+
+# ---- /session -------------------------------------------------------------------------------
+
+
+def test_session_returns_an_eventory_token_and_stores_the_organisation(live, ada, fake):
+    login_id = save_login(live, ada)
+    response = live.post(f"/logins/{login_id}/session", headers=ada)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert (body["organisation"], body["first_name"], body["last_name"]) == ("Org One", "Anna", "Andersson")
+    direct = requests.get(fake.url + "/user-info", headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=5)
+    assert direct.status_code == 200
+    assert live.get("/logins", headers=ada).json()[0]["organisation"] == "Org One"
+
+
+def test_session_with_rejected_credentials_is_502(live, ada, fake):
+    login_id = save_login(live, ada, password="nope")
+    response = live.post(f"/logins/{login_id}/session", headers=ada)
+    assert response.status_code == 502
+    assert "rejected" in response.json()["detail"]
+
+
+def test_passwords_are_exposed_only_when_configured(make_app, serve, fake):
+    default = serve(make_app())
+    headers = account(default)
+    save_login(default, headers)
+    assert "password" not in default.get("/logins", headers=headers).json()[0]
+
+    exposing = serve(make_app(LOGINS_EXPOSE_PASSWORDS=True))
+    assert exposing.get("/logins", headers=headers).json()[0]["password"] == EVENTORY_LOGIN["password"]
+    bob = account(exposing, BOB)
+    assert exposing.get("/logins", headers=bob).json() == []
+    assert "password" not in exposing.get("/logins/1", headers=headers).json()
+
+
+# ---- fan-out --------------------------------------------------------------------------------
+
+
+def test_fan_out_reports_each_login_in_order(live, ada, fake):
+    fake.add_user("bo@example.com", "bo-pass-2", "Org Two")
+    first = save_login(live, ada)
+    broken = save_login(live, ada, label="Broken", password="wrong")
+    second = save_login(live, ada, label="Org Two", username="bo@example.com", password="bo-pass-2", color="#00ff00")
+    response = live.get("/multisite/jobs/list", headers=ada)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [entry["login_id"] for entry in results] == [first, broken, second]
+    assert results[0]["data"][0]["organisation"] == "Org One" and results[0]["status"] == 200 and results[0]["error"] is None
+    assert results[1]["data"] is None and "rejected" in results[1]["error"]
+    assert results[2]["data"][0]["organisation"] == "Org Two" and results[2]["color"] == "#00ff00"
+    assert all(entry["elapsed_ms"] >= 0 for entry in results)
+
+
+def test_fan_out_subset_and_query(live, ada, fake):
+    first = save_login(live, ada)
+    save_login(live, ada, label="Second")
+    results = live.get(f"/multisite/echo/x?b=2&logins={first}&a=1", headers=ada).json()["results"]
+    assert [entry["login_id"] for entry in results] == [first]
+    assert results[0]["data"]["query"] == "b=2&a=1"
+
+
+@pytest.mark.parametrize("value", ["", "a", "1,,x", "1;2", "99999999999999999999"])
+def test_fan_out_bad_logins_parameter_is_422(live, ada, fake, value):
+    response = live.get(f"/multisite/jobs/list?logins={value}", headers=ada)
+    assert response.status_code == 422
+    assert "logins" in response.json()["detail"]
+
+
+def test_fan_out_runs_in_parallel_and_times_out_per_login(make_app, serve, fake):
+    live = serve(make_app(FANOUT_TIMEOUT=1.0), threads=16)
+    headers = account(live)
+    for number in range(10):
+        fake.add_user(f"user{number}@example.com", "pass", f"Org {number}")
+        save_login(live, headers, label=f"Org {number}", username=f"user{number}@example.com", password="pass")
+    live.get("/multisite/jobs/list", headers=headers)  # sign every login in first
+    fake.delay = 0.2
+    started = time.monotonic()
+    results = live.get("/multisite/jobs/list", headers=headers).json()["results"]
+    elapsed = time.monotonic() - started
+    assert [entry["status"] for entry in results] == [200] * 10
+    assert elapsed < 1.5, f"10 calls of 200 ms took {elapsed:.2f}s: not parallel"  # sequential would be 2 s
+
+    fake.delay = 0.0
+    timed_out = live.get("/multisite/slow?seconds=3", headers=headers).json()["results"]
+    assert all(entry["error"] and entry["data"] is None for entry in timed_out)
