@@ -43,6 +43,7 @@ def _str(value: str) -> str:
 SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SECRET_KEY": ("SECRET_KEY", _str),
     "ACCESS_TOKEN_EXPIRE_MINUTES": ("ACCESS_TOKEN_EXPIRE_MINUTES", _int),
+    "REFRESH_TOKEN_EXPIRE_DAYS": ("REFRESH_TOKEN_EXPIRE_DAYS", _int),
     "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", _str),
     "CORS_ORIGINS": ("CORS_ORIGINS", _list),
     "EVENTORY_URL": ("EVENTORY_URL", _str),
@@ -67,6 +68,9 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RATELIMIT_PROXY": ("RATELIMIT_PROXY", _str),
     "RATELIMIT_STORAGE_URI": ("RATELIMIT_STORAGE_URI", _str),
     "TRUSTED_PROXIES": ("TRUSTED_PROXIES", _list),
+    "RATELIMIT_PASSWORD": ("RATELIMIT_PASSWORD", _str),
+    "METRICS": ("METRICS", _bool),
+    "LOG_LEVEL": ("LOG_LEVEL", _str),
     "BCRYPT_LOG_ROUNDS": ("BCRYPT_LOG_ROUNDS", _int),
 }
 
@@ -76,6 +80,7 @@ class Config:
 
     SECRET_KEY: str | None = None  # None: generated once into the instance folder
     ACCESS_TOKEN_EXPIRE_MINUTES = 1440
+    REFRESH_TOKEN_EXPIRE_DAYS = 30
     SQLALCHEMY_DATABASE_URI: str | None = None  # None: instance/eventory_backend.db
     CORS_ORIGINS = ["*"]
     EVENTORY_URL = "https://api.eventory.se"
@@ -99,8 +104,11 @@ class Config:
     RATELIMIT_LOGIN = "10/minute"
     RATELIMIT_REGISTER = "10/hour"
     RATELIMIT_PROXY = "600/minute"
+    RATELIMIT_PASSWORD = "5/minute"
     RATELIMIT_STORAGE_URI = "memory://"
     TRUSTED_PROXIES: list[str] = []
+    METRICS = False
+    LOG_LEVEL = "INFO"
     BCRYPT_LOG_ROUNDS = 12
 
     JSON_SORT_KEYS = False
