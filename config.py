@@ -106,6 +106,7 @@ class Config:
     RATELIMIT_PROXY = "600/minute"
     RATELIMIT_PASSWORD = "5/minute"
     RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
     TRUSTED_PROXIES: list[str] = []
     METRICS = False
     LOG_LEVEL = "INFO"

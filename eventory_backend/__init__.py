@@ -7,14 +7,14 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, send_from_directory
+from flask import Flask, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
 from config import Config, from_environ
 
 from . import errors
 from .api import AnyPathConverter, IdConverter
-from .extensions import api, bcrypt, cors, db, jwt
+from .extensions import api, bcrypt, cors, db, jwt, limiter
 from .forwarded import TrustedProxies
 from .instance import read_or_create
 
@@ -32,7 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
     _derive_settings(app)
 
-    for ext in (db, bcrypt, jwt):
+    for ext in (db, bcrypt, jwt, limiter):
         ext.init_app(app)
     origins = app.config["CORS_ORIGINS"]
     wildcard = "*" in origins
@@ -65,6 +65,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blp in (auth.blp, logins.blp, proxy.blp):
         api.register_blueprint(blp)
     _serve_swagger_ui_files(app)
+    app.after_request(_security_headers)
+    from .auth.cli import users
+    from .logins.cli import credentials
+
+    for group in (users, credentials):
+        app.cli.add_command(group)
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"])  # type: ignore[method-assign]
 
     with app.app_context():
@@ -95,7 +101,19 @@ def _derive_settings(app: Flask) -> None:
     app.config["JWT_ALGORITHM"] = "HS256"
     app.config["JWT_DECODE_ALGORITHMS"] = ["HS256"]
     app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(minutes=app.config["ACCESS_TOKEN_EXPIRE_MINUTES"])
+    app.config["JWT_REFRESH_TOKEN_EXPIRES"] = timedelta(days=app.config["REFRESH_TOKEN_EXPIRE_DAYS"])
     app.config["JWT_TOKEN_LOCATION"] = ["headers"]
+
+
+NO_STORE_PREFIXES = ("/auth", "/logins")
+
+
+def _security_headers(response):
+    """Answers about accounts and credentials are never cached; no response is content-sniffed."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.path.startswith(NO_STORE_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _document_security() -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-from .extensions import jwt
+from .extensions import db, jwt
+
+log = logging.getLogger("eventory_backend.errors")
 
 # Werkzeug's default descriptions are paragraphs; clients show `detail` as it is.
 DEFAULT_DETAILS = {
@@ -103,10 +107,28 @@ def http_error_response(error: HTTPException):
     return error_response(status, detail, headers)
 
 
+def database_error_response(error: SQLAlchemyError):
+    """Database trouble the client can act on, never a 500: busy, full, or a conflicting write."""
+    db.session.rollback()
+    message = str(getattr(error, "orig", error)).lower()
+    if isinstance(error, IntegrityError):
+        return error_response(409, "This conflicts with data that already exists.")
+    if "locked" in message or "busy" in message:
+        return error_response(503, "The database is busy; try again in a moment.", {"Retry-After": "1"})
+    if "disk is full" in message or "no space left" in message or "disk full" in message:
+        log.error("database write failed: disk full")
+        return error_response(507, "The server has no room left to store this; try again later.")
+    if isinstance(error, (OperationalError, DBAPIError)):
+        log.error("database unavailable: %s", type(error).__name__)
+        return error_response(503, "The database is not reachable right now; try again shortly.", {"Retry-After": "5"})
+    raise error
+
+
 def init_app(app: Flask) -> None:
     # flask-smorest's Api.handle_http_exception already routes HTTPException here;
     # this covers apps built without it and keeps the shape in one place.
     app.register_error_handler(HTTPException, http_error_response)
+    app.register_error_handler(SQLAlchemyError, database_error_response)
 
 
 @jwt.unauthorized_loader

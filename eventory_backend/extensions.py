@@ -3,6 +3,8 @@
 from flask_bcrypt import Bcrypt
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -20,6 +22,8 @@ bcrypt = Bcrypt()
 jwt = JWTManager()
 cors = CORS()
 api = Api()
+# Limits are per route (see limits.py); storage and on/off come from RATELIMIT_* settings.
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
 
 
 @event.listens_for(Engine, "connect")

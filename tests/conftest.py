@@ -74,6 +74,8 @@ def make_app(tmp_path, database_url, fake_eventory):
             "EVENTORY_URL": fake_eventory.url,
             "BCRYPT_LOG_ROUNDS": 4,
             "CORS_ORIGINS": ["https://multisite.example"],
+            # Limits are tested on their own (test_limits.py); elsewhere they would only add noise.
+            "RATELIMIT_ENABLED": False,
         }
         config.update(settings)
         app = create_app(config)

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_jwt_extended import current_user
+from flask_jwt_extended import current_user, get_jwt, jwt_required
 from werkzeug.exceptions import Forbidden
 
+from .. import limits
 from ..api import Blueprint
-from ..security import login_required
-from . import services
-from .schemas import PasswordLoginSchema, RegisterSchema, TokenSchema, UserSchema
+from ..security import SECURITY, login_required
+from . import services, tokens
+from .schemas import (
+    AccountDeletionSchema,
+    PasswordChangeSchema,
+    PasswordLoginSchema,
+    RegisterSchema,
+    TokenSchema,
+    UserSchema,
+)
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Accounts on this backend.")
 
@@ -15,6 +23,7 @@ FORM_TYPES = ("multipart/form-data", "application/json")
 
 
 @blp.post("/register")
+@limits.register_per_address
 @blp.arguments(RegisterSchema)
 @blp.response(201, UserSchema)
 def register(fields):
@@ -25,6 +34,8 @@ def register(fields):
 
 
 @blp.post("/login")
+@limits.login_per_address
+@limits.login_per_username
 @blp.arguments(PasswordLoginSchema, location="json_or_form")
 @blp.response(200, TokenSchema)
 @blp.doc(
@@ -32,8 +43,33 @@ def register(fields):
 )
 def login(fields):
     """Log in with a username and password (OAuth2 password form, multipart form or JSON)."""
-    user = services.authenticate(fields["username"], fields["password"])
-    return services.issue_token(user)
+    user = services.authenticate(fields["username"], fields["password"], limits.client_address())
+    return tokens.issue_tokens(user)
+
+
+@blp.post("/refresh")
+@jwt_required(refresh=True)
+@blp.response(200, TokenSchema)
+@blp.doc(security=SECURITY, description="Send the refresh token as the bearer token. The old refresh token ends.")
+def refresh():
+    """Trade a refresh token for a new access token and refresh token."""
+    return tokens.rotate(current_user, get_jwt())
+
+
+@blp.post("/logout")
+@login_required
+@blp.response(204)
+def logout():
+    """End the token this request was made with (and its refresh token)."""
+    tokens.revoke(get_jwt())
+
+
+@blp.post("/logout-all")
+@login_required
+@blp.response(204)
+def logout_all():
+    """End every token of this account, on every device."""
+    tokens.revoke_all(current_user)
 
 
 @blp.get("/me")
@@ -42,3 +78,27 @@ def login(fields):
 def me():
     """The account the bearer token belongs to."""
     return current_user
+
+
+@blp.delete("/me")
+@login_required
+@limits.password_per_user
+@blp.arguments(AccountDeletionSchema)
+@blp.response(204)
+def delete_me(fields):
+    """Delete this account, its Eventory logins and all its tokens (asks for the password)."""
+    services.verify_password(current_user, fields["password"])
+    services.delete_account(current_user)
+
+
+@blp.put("/password")
+@login_required
+@limits.password_per_user
+@blp.arguments(PasswordChangeSchema)
+@blp.response(200, TokenSchema)
+def change_password(fields):
+    """Change the password; every other token ends and this call returns a fresh pair."""
+    return services.change_password(current_user, fields["current_password"], fields["new_password"])
+
+
+

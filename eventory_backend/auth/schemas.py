@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask import current_app
-from marshmallow import ValidationError, validates, validates_schema
+from marshmallow import ValidationError, validates_schema
 
 from ..validation import StrictSchema, Text
-
-PASSWORD_MAX_LENGTH = 1024
+from .policy import MAX_LENGTH, password_problems
 
 
 class UserSchema(ma.Schema):
@@ -17,19 +15,14 @@ class UserSchema(ma.Schema):
 
 class RegisterSchema(StrictSchema):
     username = Text(required=True, min_length=3, max_length=64, trim=True)
-    password = Text(required=True, load_only=True, max_length=PASSWORD_MAX_LENGTH)
-
-    @validates("password")
-    def _long_enough(self, value: str, **_kwargs) -> None:
-        minimum = current_app.config["PASSWORD_MIN_LENGTH"]
-        if len(value) < minimum:
-            raise ValidationError(f"Use at least {minimum} characters; a passphrase of a few words is easiest.")
+    password = Text(required=True, load_only=True, max_length=MAX_LENGTH)
 
     @validates_schema
-    def _not_the_username(self, data: dict, **_kwargs) -> None:
-        username, password = data.get("username"), data.get("password")
-        if username and password and password.strip().casefold() == username.casefold():
-            raise ValidationError("The password must not be the username.", "password")
+    def _policy(self, data: dict, **_kwargs) -> None:
+        if "password" in data:
+            problems = password_problems(data["password"], data.get("username"))
+            if problems:
+                raise ValidationError(problems, "password")
 
 
 class PasswordLoginSchema(ma.Schema):
@@ -39,12 +32,24 @@ class PasswordLoginSchema(ma.Schema):
         unknown = ma.EXCLUDE
 
     username = Text(required=True, max_length=256)
-    password = Text(required=True, load_only=True, max_length=PASSWORD_MAX_LENGTH)
+    password = Text(required=True, load_only=True, max_length=MAX_LENGTH)
     grant_type = ma.fields.String(validate=ma.validate.OneOf(["password"]), load_only=True)
     scope = ma.fields.String(load_only=True)
+
+
+class PasswordChangeSchema(StrictSchema):
+    current_password = Text(required=True, load_only=True, max_length=MAX_LENGTH)
+    new_password = Text(required=True, load_only=True, max_length=MAX_LENGTH)
+
+
+class AccountDeletionSchema(StrictSchema):
+    password = Text(required=True, load_only=True, max_length=MAX_LENGTH)
 
 
 class TokenSchema(ma.Schema):
     access_token = ma.fields.String(required=True)
     token_type = ma.fields.String(required=True, metadata={"example": "bearer"})
     expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds until the access token expires."})
+    refresh_token = ma.fields.String(
+        required=True, metadata={"description": "Send as the bearer token to POST /auth/refresh for a new pair."}
+    )

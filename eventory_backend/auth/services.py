@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import base64
+import logging
 import hashlib
 import secrets
 import unicodedata
 
 from flask import current_app
-from flask_jwt_extended import create_access_token
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import Conflict, Unauthorized
+from werkzeug.exceptions import Conflict, Forbidden, Unauthorized, UnprocessableEntity
 
 from ..extensions import bcrypt, db
+from ..logins import services as logins
 from .models import User
+from .policy import normalize, password_problems
+from .tokens import issue_tokens, revoke_all
+
+log = logging.getLogger("eventory_backend.auth")
 
 
 def username_key(username: str) -> str:
@@ -23,7 +28,7 @@ def username_key(username: str) -> str:
 def _prehash(password: str) -> bytes:
     # bcrypt reads only 72 bytes (bcrypt 5 raises past them): hash the whole NFKC-normalised
     # password first; base64 keeps the 32-byte digest free of NUL bytes. Fixed since day one.
-    normalized = unicodedata.normalize("NFKC", password)
+    normalized = normalize(password)
     return base64.b64encode(hashlib.sha256(normalized.encode("utf-8")).digest())
 
 
@@ -55,20 +60,56 @@ def register_user(username: str, password: str) -> User:
     return user
 
 
-def authenticate(username: str, password: str) -> User:
-    user = db.session.execute(db.select(User).filter_by(username_key=username_key(username))).scalar_one_or_none()
+def find_user(username: str) -> User | None:
+    return db.session.execute(db.select(User).filter_by(username_key=username_key(username))).scalar_one_or_none()
+
+
+def authenticate(username: str, password: str, client_address: str = "-") -> User:
+    user = find_user(username)
     if user is None:
         check_password(_dummy_hash(), password)
-        raise Unauthorized("Incorrect username or password.")
-    if not check_password(user.password_hash, password):
+    if user is None or not check_password(user.password_hash, password):
+        # One line per failure, for fail2ban and the like; never the password.
+        log.warning("login failed address=%s username=%s", client_address, _printable(username))
         raise Unauthorized("Incorrect username or password.")
     return user
 
 
-def issue_token(user: User) -> dict:
-    expires = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
-    return {
-        "access_token": create_access_token(identity=str(user.id)),
-        "token_type": "bearer",
-        "expires_in": int(expires.total_seconds()),
-    }
+def verify_password(user: User, password: str) -> None:
+    """403 unless `password` is the user's current one (a re-check inside a session, not a login)."""
+    if not check_password(user.password_hash, password):
+        raise Forbidden("The current password is not right.")
+
+
+def change_password(user: User, current_password: str, new_password: str) -> dict:
+    """Set a new password, end every other token, and hand the caller a fresh pair."""
+    verify_password(user, current_password)
+    problems = password_problems(new_password, user.username)
+    if problems:
+        raise PolicyViolation(problems)
+    set_password(user, new_password)
+    return issue_tokens(user)
+
+
+def set_password(user: User, new_password: str) -> None:
+    user.password_hash = hash_password(new_password)
+    revoke_all(user)
+
+
+def delete_account(user: User) -> None:
+    """The user, their Eventory logins (ON DELETE CASCADE) and any cached Eventory tokens go."""
+    login_ids = [login.id for login in logins.list_logins(user.id)]
+    db.session.delete(user)
+    db.session.commit()
+    for login_id in login_ids:
+        logins.login_changed.send(current_app._get_current_object(), login_id=login_id)
+
+
+class PolicyViolation(UnprocessableEntity):
+    def __init__(self, problems: list[str]):
+        super().__init__(problems[0])
+        self.data = {"message": problems[0], "errors": {"new_password": problems}}
+
+
+def _printable(text: str) -> str:
+    return "".join(char if char.isprintable() and char != " " else "?" for char in text)[:100] or "-"

@@ -8,6 +8,7 @@ from flask import Response, current_app, request
 from flask_jwt_extended import current_user, verify_jwt_in_request
 from werkzeug.exceptions import NotFound, UnprocessableEntity
 
+from .. import limits
 from ..api import Blueprint
 from ..forwarded import CHAIN, PEER
 from ..security import SECURITY, login_required
@@ -96,6 +97,7 @@ def _proxy_prefix() -> str:
 
 @blp.route("/eventory/<anypath:path>", methods=RELAY_METHODS)
 @blp.doc(**RELAY_DOC)
+@limits.proxy_per_user
 def relay(path: str):
     """Relay a request to Eventory."""
     target = checked_path(path, request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI"))
@@ -130,6 +132,7 @@ def relay(path: str):
 
 @blp.post("/logins/<id:login_id>/session")
 @login_required
+@limits.proxy_per_user
 @blp.response(200, SessionSchema)
 def open_session(login_id: int):
     """Sign in to Eventory with a stored login and return the Eventory token and organisation."""
@@ -138,6 +141,7 @@ def open_session(login_id: int):
 
 @blp.get("/multisite/<anypath:path>")
 @login_required
+@limits.proxy_per_user
 @blp.response(200, FanOutSchema)
 @blp.doc(
     parameters=[

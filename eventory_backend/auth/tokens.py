@@ -1,0 +1,99 @@
+"""Access and refresh tokens: issuing, rotating, revoking, and the check every request makes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from sqlalchemy import delete, update
+from werkzeug.exceptions import Unauthorized
+
+from ..db_types import utcnow
+from ..extensions import db, jwt
+from .models import RefreshToken, RevokedToken, TokenFamily, User
+
+
+def issue_tokens(user: User, family_id: str | None = None) -> dict:
+    """A new access token and refresh token; a new family unless rotating within one."""
+    config = current_app.config
+    refresh_expires = config["JWT_REFRESH_TOKEN_EXPIRES"]
+    if family_id is None:
+        family_id = str(uuid.uuid4())
+        db.session.add(TokenFamily(id=family_id, user_id=user.id, expires_at=utcnow() + refresh_expires))
+        db.session.flush()  # no relationship tells the unit of work the family goes first
+    else:
+        db.session.execute(
+            update(TokenFamily).where(TokenFamily.id == family_id).values(expires_at=utcnow() + refresh_expires)
+        )
+    claims = {"gen": user.token_generation, "fam": family_id}
+    identity = str(user.id)  # sub must be a str since PyJWT 2.10
+    access = create_access_token(identity=identity, additional_claims=claims)
+    refresh = create_refresh_token(identity=identity, additional_claims=claims)
+    db.session.add(
+        RefreshToken(jti=decode_token(refresh)["jti"], family_id=family_id, expires_at=utcnow() + refresh_expires)
+    )
+    _forget_expired()
+    db.session.commit()
+    return {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": int(config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        "refresh_token": refresh,
+    }
+
+
+def rotate(user: User, payload: dict) -> dict:
+    """Trade a refresh token for a new pair. A refresh token presented twice ends its whole family."""
+    used_now = db.session.execute(
+        update(RefreshToken).where(RefreshToken.jti == payload["jti"], RefreshToken.used.is_(False)).values(used=True)
+    ).rowcount
+    if used_now != 1:
+        db.session.execute(update(TokenFamily).where(TokenFamily.id == payload.get("fam")).values(revoked=True))
+        db.session.commit()
+        raise Unauthorized(
+            "This refresh token was already used, so every session of that login has been ended; log in again."
+        )
+    return issue_tokens(user, family_id=payload["fam"])
+
+
+def revoke(payload: dict) -> None:
+    """End the presented token and the family it came from (its refresh token too)."""
+    expires = datetime.fromtimestamp(payload["exp"], timezone.utc)
+    if db.session.get(RevokedToken, payload["jti"]) is None:
+        db.session.add(RevokedToken(jti=payload["jti"], expires_at=expires))
+    if payload.get("fam"):
+        db.session.execute(update(TokenFamily).where(TokenFamily.id == payload["fam"]).values(revoked=True))
+    _forget_expired()
+    db.session.commit()
+
+
+def revoke_all(user: User) -> None:
+    """End every token the user holds, on every instance."""
+    user.token_generation += 1
+    db.session.commit()
+
+
+def _forget_expired() -> None:
+    now = utcnow()
+    db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+    db.session.execute(delete(TokenFamily).where(TokenFamily.expires_at < now))
+
+
+@jwt.token_in_blocklist_loader
+def _is_revoked(_header: dict, payload: dict) -> bool:
+    try:
+        user = db.session.get(User, int(payload["sub"]))
+    except (KeyError, TypeError, ValueError):
+        return True
+    if user is None:
+        return False  # the user lookup answers "the account no longer exists"
+    if payload.get("gen") != user.token_generation:
+        return True
+    family_id = payload.get("fam")
+    if family_id is not None:
+        family = db.session.get(TokenFamily, family_id)
+        if family is None or family.revoked:
+            return True
+    return db.session.get(RevokedToken, payload["jti"]) is not None

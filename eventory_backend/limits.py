@@ -1,0 +1,45 @@
+"""Who a rate limit counts against, and the configured limits (read per request, not at import)."""
+
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+
+from .extensions import limiter
+
+
+def client_address() -> str:
+    """The socket's address, or the client behind a trusted proxy (see forwarded.py)."""
+    return request.remote_addr or "unknown"
+
+
+def login_username() -> str:
+    """The username a login attempt names, folded: a spread of addresses against one name counts together."""
+    from .auth.services import username_key
+
+    name = request.form.get("username")
+    if name is None:
+        body = request.get_json(silent=True)
+        name = body.get("username") if isinstance(body, dict) else None
+    return "username:" + (username_key(name)[:256] if isinstance(name, str) else "-")
+
+
+def current_user_or_address() -> str:
+    """The verified user, or the address for anonymous (public relay) calls."""
+    try:
+        verify_jwt_in_request(optional=True)
+        identity = get_jwt_identity()
+    except Exception:  # the view itself answers a bad token with its 401
+        identity = None
+    return f"user:{identity}" if identity else f"address:{client_address()}"
+
+
+def setting(name: str):
+    return lambda: current_app.config[name]
+
+
+login_per_address = limiter.limit(setting("RATELIMIT_LOGIN"), key_func=client_address, scope="login-address")
+login_per_username = limiter.limit(setting("RATELIMIT_LOGIN"), key_func=login_username, scope="login-username")
+register_per_address = limiter.limit(setting("RATELIMIT_REGISTER"), key_func=client_address, scope="register")
+password_per_user = limiter.limit(setting("RATELIMIT_PASSWORD"), key_func=current_user_or_address, scope="password")
+proxy_per_user = limiter.shared_limit(setting("RATELIMIT_PROXY"), scope="proxy", key_func=current_user_or_address)
