@@ -71,6 +71,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RATELIMIT_PASSWORD": ("RATELIMIT_PASSWORD", _str),
     "METRICS": ("METRICS", _bool),
     "LOG_LEVEL": ("LOG_LEVEL", _str),
+    "AUTO_MIGRATE": ("AUTO_MIGRATE", _bool),
     "BCRYPT_LOG_ROUNDS": ("BCRYPT_LOG_ROUNDS", _int),
 }
 
@@ -108,6 +109,7 @@ class Config:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     TRUSTED_PROXIES: list[str] = []
+    AUTO_MIGRATE = True
     METRICS = False
     LOG_LEVEL = "INFO"
     BCRYPT_LOG_ROUNDS = 12

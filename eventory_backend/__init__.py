@@ -7,14 +7,15 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+import flask_migrate
 from flask import Flask, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
 from config import Config, from_environ
 
-from . import errors
+from . import errors, observability
 from .api import AnyPathConverter, IdConverter
-from .extensions import api, bcrypt, cors, db, jwt, limiter
+from .extensions import api, bcrypt, cors, db, jwt, limiter, migrate
 from .forwarded import TrustedProxies
 from .instance import read_or_create
 
@@ -34,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for ext in (db, bcrypt, jwt, limiter):
         ext.init_app(app)
+    migrate.init_app(app, db)
     origins = app.config["CORS_ORIGINS"]
     wildcard = "*" in origins
     cors.init_app(
@@ -59,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for service in (crypto, upstream, broker):
         service.init_app(app)
+    observability.init_app(app)
 
     from . import auth, logins, proxy
 
@@ -73,8 +76,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.cli.add_command(group)
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"])  # type: ignore[method-assign]
 
-    with app.app_context():
-        db.create_all()
+    if app.config["AUTO_MIGRATE"]:
+        with app.app_context():
+            # An empty or older database is brought up to date on start: no extra step.
+            flask_migrate.upgrade(directory=migrate.directory)
     return app
 
 
