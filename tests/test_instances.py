@@ -1,0 +1,99 @@
+"""Two waitress processes sharing one PostgreSQL and one Redis behave as one service."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.fernet import Fernet
+
+from . import services
+from .conftest import ADA, EVENTORY_LOGIN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def shared_services():
+    try:
+        with services.postgres() as database_url, services.redis() as redis_url:
+            yield database_url, redis_url
+    except RuntimeError as error:
+        pytest.skip(f"two-instance test needs PostgreSQL and Redis on this machine: {error}")
+
+
+def start_instance(tmp_path: Path, name: str, environment: dict) -> tuple[subprocess.Popen, str]:
+    port = services.free_port()
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("BACKEND_")},
+        **environment,
+        "PYTHON_DOTENV_DISABLED": "1",
+        "BACKEND_INSTANCE_PATH": str(tmp_path / name),
+        "BACKEND_PORT": str(port),
+    }
+    log = open(tmp_path / f"{name}.log", "wb")
+    process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(url + "/openapi.json", timeout=2)
+            return process, url
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError((tmp_path / f"{name}.log").read_text()) from None
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def two_instances(tmp_path, shared_services, fake_eventory):
+    database_url, redis_url = shared_services
+    environment = {
+        "BACKEND_DATABASE_URL": database_url,
+        "BACKEND_SECRET_KEY": "shared-secret-key-" + "k" * 32,
+        "BACKEND_CREDENTIALS_KEYS": Fernet.generate_key().decode(),
+        "BACKEND_RATELIMIT_STORAGE_URI": redis_url,
+        "BACKEND_RATELIMIT_LOGIN": "5/minute",
+        "BACKEND_EVENTORY_URL": fake_eventory.url,
+    }
+    processes = []
+    try:
+        # One after the other: the first brings the empty database up to date.
+        for name in ("a", "b"):
+            process, url = start_instance(tmp_path, name, environment)
+            processes.append((process, url))
+        yield processes[0][1], processes[1][1]
+    finally:
+        for process, _url in processes:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+def test_two_instances_share_accounts_revocation_limits_and_credentials(two_instances):
+    a, b = two_instances
+    assert requests.post(a + "/auth/register", json=ADA, timeout=10).status_code == 201
+
+    login = requests.post(b + "/auth/login", data=ADA, timeout=10)
+    assert login.status_code == 200
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert requests.get(a + "/auth/me", headers=headers, timeout=10).status_code == 200
+
+    saved = requests.post(a + "/logins", json=EVENTORY_LOGIN, headers=headers, timeout=10).json()
+    session = requests.post(f"{b}/logins/{saved['id']}/session", headers=headers, timeout=10)
+    assert session.status_code == 200 and session.json()["organisation"] == "Org One"
+
+    assert requests.post(a + "/auth/logout", headers=headers, timeout=10).status_code == 204
+    assert requests.get(b + "/auth/me", headers=headers, timeout=10).status_code == 401
+
+    # One login went through b above; four more attempts fill the 5/minute limit across both.
+    wrong = {"username": "ada", "password": "not the password at all"}
+    statuses = [requests.post(url + "/auth/login", data=wrong, timeout=10).status_code for url in (a, b, a, b, a)]
+    assert statuses == [401, 401, 401, 401, 429]
+    assert requests.post(b + "/auth/login", data=ADA, timeout=10).status_code == 429
