@@ -56,7 +56,10 @@ RELAY_DOC = {
         {"in": "header", "name": "X-Eventory-Login", "schema": {"type": "string"}, "required": False},
         {"in": "header", "name": "X-Eventory-Authorization", "schema": {"type": "string"}, "required": False},
     ],
-    "responses": {"200": {"description": "Eventory's answer, as Eventory sent it."}},
+    "responses": {
+        "200": {"description": "Eventory's answer, as Eventory sent it."},
+        "default": {"description": "Eventory's own status and answer, or this backend's JSON error."},
+    },
 }
 
 
