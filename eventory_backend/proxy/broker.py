@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from werkzeug.exceptions import HTTPException
 
 from ..logins.services import login_changed
+from ..observability import Metrics, count_token_cache, counts_sign_ins
 from .upstream import Upstream
 
 log = logging.getLogger("eventory_backend.proxy")
@@ -36,6 +37,8 @@ class Credentials:
 class TokenCache:
     """Eventory tokens per login, in this process; one sign-in at a time per login."""
 
+    metrics: Metrics | None = None  # the app's, set by observability.init_app (fan-out threads have no app context)
+
     def __init__(self, ttl: float):
         self.ttl = ttl
         self._lock = threading.Lock()
@@ -58,12 +61,15 @@ class TokenCache:
         """A valid-looking token for the login, signing in if there is none (or only `stale`)."""
         token = self.cached(credentials.login_id)
         if token and token != stale:
+            count_token_cache(True, self.metrics)
             return token
         with self._sign_in_lock(credentials.login_id):
             # Whoever held the lock before us may have signed in already.
             token = self.cached(credentials.login_id)
             if token and token != stale:
+                count_token_cache(True, self.metrics)
                 return token
+            count_token_cache(False, self.metrics)
             with self._lock:
                 generation = self._generations.get(credentials.login_id, 0)
             token = sign_in(upstream, credentials)
@@ -85,6 +91,7 @@ class TokenCache:
                 self._generations[login_id] = self._generations.get(login_id, 0) + 1
 
 
+@counts_sign_ins(rejected=EventoryRejectedLogin)
 def sign_in(upstream: Upstream, credentials: Credentials) -> str:
     """POST login-json with the stored username and password; the Eventory token."""
     response = upstream.send(

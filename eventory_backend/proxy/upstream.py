@@ -6,6 +6,7 @@ import http.cookiejar
 import itertools
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
@@ -15,6 +16,8 @@ import requests
 from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 from werkzeug.exceptions import BadRequest, GatewayTimeout, HTTPException
+
+from ..observability import Metrics, count_upstream_error, current_metrics, observe_upstream
 
 log = logging.getLogger("eventory_backend.proxy")
 
@@ -107,6 +110,8 @@ def checked_path(path: str, raw_uri: str | None) -> str:
 class Upstream:
     """One pooled session per app, shared by waitress's threads."""
 
+    metrics: Metrics | None = None  # the app's, set by observability.init_app (fan-out threads have no app context)
+
     def __init__(self, base_url: str, connect_timeout: float, read_timeout: float, pool_size: int):
         self.base_url = base_url.rstrip("/")
         base = urlsplit(self.base_url)
@@ -144,17 +149,22 @@ class Upstream:
             data = body.data
             if not isinstance(data, bytes) and body.length is not None:
                 data = _SizedStream(data, body.length)  # type: ignore[arg-type]
+        started = time.perf_counter()
         try:
             return self.session.request(
                 method, url, headers=headers, data=data, timeout=timeout or self.timeout,
                 allow_redirects=False, stream=stream,
             )
         except requests.Timeout:
+            count_upstream_error("timeout", self.metrics)
             log.warning("eventory timeout method=%s path=/%s", method, _loggable(path))
             raise GatewayTimeout("Eventory did not answer in time; try again shortly.") from None
         except (requests.ConnectionError, requests.RequestException) as error:
+            count_upstream_error("unreachable", self.metrics)
             log.warning("eventory unreachable method=%s path=/%s error=%s", method, _loggable(path), type(error).__name__)
             raise EventoryUnavailable() from None
+        finally:
+            observe_upstream(time.perf_counter() - started, self.metrics)
 
     def rewrite_location(self, location: str, proxy_prefix: str) -> str:
         """A Location inside the Eventory base becomes the matching /eventory/... path."""
@@ -188,6 +198,7 @@ def stream_body(response: requests.Response) -> Iterator[bytes]:
     A body that breaks off raises EventoryBrokenBody, so the server closes the client's
     connection instead of ending a truncated body as if it were complete.
     """
+    metrics = current_metrics()  # runs at the first chunk, still inside the request (see started_body)
     raw = response.raw
     try:
         while True:
@@ -196,6 +207,7 @@ def stream_body(response: requests.Response) -> Iterator[bytes]:
                 break
             yield chunk
     except Exception as error:
+        count_upstream_error("broken_body", metrics)
         log.warning("eventory body broke off url_path=%s error=%s", urlsplit(response.url).path, type(error).__name__)
         raise EventoryBrokenBody("Eventory's answer broke off.") from None
     finally:
