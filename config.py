@@ -107,7 +107,8 @@ class Config:
     RATELIMIT_PROXY = "600/minute"
     RATELIMIT_PASSWORD = "5/minute"
     RATELIMIT_STORAGE_URI = "memory://"
-    RATELIMIT_HEADERS_ENABLED = True
+    # Retry-After goes on 429s only (errors.py); X-RateLimit-* on every answer would be noise.
+    RATELIMIT_HEADERS_ENABLED = False
     TRUSTED_PROXIES: list[str] = []
     AUTO_MIGRATE = True
     METRICS = False

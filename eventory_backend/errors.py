@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask import Flask, jsonify
+from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-from .extensions import db, jwt
+from .extensions import db, jwt, limiter
 
 log = logging.getLogger("eventory_backend.errors")
 
@@ -74,6 +77,13 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
     return flat
 
 
+def _seconds_until_reset() -> int:
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(1, int(current.reset_at - time.time()))  # reset_at is already rounded up
+
+
 def http_error_response(error: HTTPException):
     status = error.code or 500
     data = getattr(error, "data", None) or {}
@@ -81,13 +91,15 @@ def http_error_response(error: HTTPException):
     valid_methods = getattr(error, "valid_methods", None)
     if status == 405 and valid_methods:
         headers["Allow"] = ", ".join(sorted(valid_methods))
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
+    if isinstance(error, RateLimitExceeded):
+        headers["Retry-After"] = str(_seconds_until_reset())
 
-    # Werkzeug's stock descriptions are paragraphs; any other description was written for the client.
+    # Werkzeug's stock descriptions are paragraphs, Flask-Limiter's the limit itself ("3 per 1
+    # minute"); any other description was written for the client.
     stock = default_exceptions.get(status)
     custom = error.description if stock is None or error.description != stock.description else None
+    if isinstance(error, RateLimitExceeded):
+        custom = None
     detail = data.get("message") or custom or DEFAULT_DETAILS.get(status) or error.name + "."
 
     messages = data.get("errors") or data.get("messages")
@@ -113,6 +125,8 @@ def database_error_response(error: SQLAlchemyError):
     message = str(getattr(error, "orig", error)).lower()
     if isinstance(error, IntegrityError):
         return error_response(409, "This conflicts with data that already exists.")
+    if isinstance(error, StaleDataError):
+        return error_response(409, "Someone else changed this at the same moment; load it again and retry.")
     if "locked" in message or "busy" in message:
         return error_response(503, "The database is busy; try again in a moment.", {"Retry-After": "1"})
     if "disk is full" in message or "no space left" in message or "disk full" in message:

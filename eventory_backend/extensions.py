@@ -27,7 +27,7 @@ jwt = JWTManager()
 cors = CORS()
 api = Api()
 # Limits are per route (see limits.py); storage and on/off come from RATELIMIT_* settings.
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
+limiter = Limiter(key_func=get_remote_address)
 
 
 @event.listens_for(Engine, "connect")

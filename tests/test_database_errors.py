@@ -1,0 +1,210 @@
+"""Database trouble answers what the client can act on: 409 for a conflicting write, 503 with
+Retry-After when the database stays locked; never a 500 and never a half-written row."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import closing, contextmanager
+
+import pytest
+from sqlalchemy import event, text
+
+from eventory_backend.auth.models import User
+from eventory_backend.extensions import db
+from eventory_backend.logins.models import EventoryLogin
+
+from .conftest import ADA, EVENTORY_LOGIN, register_and_login
+
+SECRET_CIPHERTEXT = "gAAAA-ciphertext-that-must-not-leak"
+
+
+@pytest.fixture
+def sqlite_path(database_url) -> str:
+    if not database_url.startswith("sqlite:///"):
+        pytest.skip("locks an SQLite file from a second connection")
+    return database_url.removeprefix("sqlite:///")
+
+
+@contextmanager
+def locked(path: str):
+    """Another process's write transaction on the database file."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield holder
+        finally:
+            holder.execute("ROLLBACK")
+
+
+def short_busy_timeout(app, milliseconds: int = 200) -> None:
+    """The app sets PRAGMA busy_timeout=5000 on every SQLite connection, over any connect_args
+    timeout; set a short one after it so a test does not wait five seconds."""
+    with app.app_context():
+        engine = db.engine
+
+        @event.listens_for(engine, "connect")
+        def _short(dbapi_connection, _record):
+            dbapi_connection.execute(f"PRAGMA busy_timeout={milliseconds}")
+
+        engine.dispose()
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA busy_timeout")).scalar() == milliseconds
+
+
+def login_rows(app) -> list:
+    with app.app_context():
+        return list(db.session.execute(db.select(EventoryLogin.label)).scalars())
+
+
+# --- a conflicting write -------------------------------------------------------------------------
+
+
+def _saved_login(owner_id: int, label: str = "half") -> EventoryLogin:
+    return EventoryLogin(
+        owner_id=owner_id, label=label, username="u", password_encrypted=SECRET_CIPHERTEXT, color="#fff"
+    )
+
+
+def _conflicting_writes(app):
+    """Routes whose last write conflicts after a valid one in the same transaction."""
+
+    @app.post("/test/duplicate-user")
+    def duplicate_user():
+        owner = db.session.execute(db.select(User)).scalar_one()
+        db.session.add(_saved_login(owner.id))
+        db.session.add(User(username="ADA", username_key=owner.username_key, password_hash="x"))
+        db.session.commit()
+        return {}
+
+    @app.post("/test/missing-owner")
+    def missing_owner():
+        owner = db.session.execute(db.select(User)).scalar_one()
+        db.session.add(_saved_login(owner.id))
+        db.session.add(_saved_login(owner.id + 1000, "orphan"))
+        db.session.commit()
+        return {}
+
+
+@pytest.mark.parametrize("route", ["/test/duplicate-user", "/test/missing-owner"], ids=["unique", "foreign-key"])
+def test_integrity_conflict_is_409_and_writes_nothing(make_app, route):
+    app = make_app()
+    _conflicting_writes(app)
+    client = app.test_client()
+    headers = register_and_login(client, ADA)
+
+    response = client.post(route)
+
+    assert response.status_code == 409
+    assert response.mimetype == "application/json"
+    assert set(response.json) == {"detail"} and response.json["detail"]
+    assert SECRET_CIPHERTEXT not in response.get_data(as_text=True)
+    assert "INSERT" not in response.get_data(as_text=True)
+    assert login_rows(app) == []
+    with app.app_context():
+        assert db.session.execute(db.select(User.username)).scalars().all() == ["ada"]
+    # The failed transaction left nothing behind that breaks the next request.
+    assert client.post("/logins", json=EVENTORY_LOGIN, headers=headers).status_code == 201
+
+
+# --- a database that stays locked ----------------------------------------------------------------
+
+
+def test_write_to_a_database_locked_past_the_busy_timeout_is_503_with_retry_after(make_app, sqlite_path):
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"timeout": 0.2}})
+    short_busy_timeout(app)
+    client = app.test_client()
+    headers = register_and_login(client, ADA)
+
+    with locked(sqlite_path):
+        started = time.monotonic()
+        response = client.post("/logins", json=EVENTORY_LOGIN, headers=headers)
+        waited = time.monotonic() - started
+
+    assert response.status_code == 503, response.json
+    assert set(response.json) == {"detail"} and response.json["detail"]
+    assert response.headers["Retry-After"].isdigit() and int(response.headers["Retry-After"]) > 0
+    assert waited < 3
+    assert login_rows(app) == []
+    assert client.post("/logins", json=EVENTORY_LOGIN, headers=headers).status_code == 201
+    assert login_rows(app) == [EVENTORY_LOGIN["label"]]
+
+
+def test_registration_while_the_database_is_locked_is_503_and_creates_no_account(make_app, sqlite_path):
+    app = make_app()
+    short_busy_timeout(app)
+    client = app.test_client()
+
+    with locked(sqlite_path):
+        response = client.post("/auth/register", json=ADA)
+
+    assert response.status_code == 503, response.json
+    assert "Retry-After" in response.headers
+    assert client.post("/auth/login", data=ADA).status_code == 401
+    assert client.post("/auth/register", json=ADA).status_code == 201
+
+
+def test_reads_are_served_while_another_connection_writes(make_app, sqlite_path):
+    app = make_app()
+    short_busy_timeout(app)
+    client = app.test_client()
+    headers = register_and_login(client, ADA)
+    client.post("/logins", json=EVENTORY_LOGIN, headers=headers)
+
+    with locked(sqlite_path):
+        listed = client.get("/logins", headers=headers)
+        me = client.get("/auth/me", headers=headers)
+
+    assert listed.status_code == 200 and len(listed.json) == 1
+    assert me.status_code == 200
+
+
+def test_a_short_lock_is_waited_out_not_an_error(make_app, sqlite_path):
+    app = make_app()
+    client = app.test_client()
+    headers = register_and_login(client, ADA)
+
+    with closing(sqlite3.connect(sqlite_path, isolation_level=None, check_same_thread=False)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")
+        release = threading.Timer(0.3, holder.execute, args=("ROLLBACK",))
+        release.start()
+        try:
+            response = client.post("/logins", json=EVENTORY_LOGIN, headers=headers)
+        finally:
+            release.join()
+
+    assert response.status_code == 201, response.json
+    assert login_rows(app) == [EVENTORY_LOGIN["label"]]
+
+
+def test_racing_update_of_one_login_is_a_409_not_a_lost_write(app, client, auth_headers, database_url):
+    """Another writer changes the row between this request's read and its write."""
+    from sqlalchemy import create_engine, event, text
+    from sqlalchemy.orm import Session
+
+    created = client.post(
+        "/logins", json={"label": "Mine", "username": "u@example.com", "password": "p"}, headers=auth_headers
+    ).json
+    other_writer = create_engine(database_url)
+    fired = []
+
+    def concurrent_write(session, _context, _instances):
+        if not fired:
+            fired.append(True)
+            with other_writer.begin() as connection:
+                connection.execute(
+                    text("UPDATE eventory_logins SET label = 'Theirs', version = version + 1 WHERE id = :id"),
+                    {"id": created["id"]},
+                )
+
+    event.listen(Session, "before_flush", concurrent_write)
+    try:
+        response = client.put(f"/logins/{created['id']}", json={"color": "#000"}, headers=auth_headers)
+    finally:
+        event.remove(Session, "before_flush", concurrent_write)
+        other_writer.dispose()
+    assert response.status_code == 409
+    assert "changed" in response.json["detail"]
+    after = client.get(f"/logins/{created['id']}", headers=auth_headers).json
+    assert (after["label"], after["color"]) == ("Theirs", "#1976d2")
