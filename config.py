@@ -8,8 +8,8 @@ environment value is parsed as. Nothing here reads the environment at import tim
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any, Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 MIB = 1024 * 1024
 
@@ -105,7 +105,7 @@ class Config:
     RATELIMIT_LOGIN = "10/minute"
     RATELIMIT_REGISTER = "10/hour"
     RATELIMIT_PROXY = "600/minute"
-    RATELIMIT_PASSWORD = "5/minute"
+    RATELIMIT_PASSWORD = "5/minute"  # noqa: S105 - a limit, not a password
     RATELIMIT_STORAGE_URI = "memory://"
     # Retry-After goes on 429s only (errors.py); X-RateLimit-* on every answer would be noise.
     RATELIMIT_HEADERS_ENABLED = False
@@ -141,5 +141,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         try:
             values[key] = parse(raw)
         except ValueError:
-            raise ValueError(f"BACKEND_{name} has a value that cannot be read as {parse.__name__.lstrip('_')}.") from None
+            raise ValueError(
+                f"BACKEND_{name} has a value that cannot be read as {parse.__name__.lstrip('_')}."
+            ) from None
     return values

@@ -19,8 +19,8 @@ from .extensions import api, bcrypt, cors, db, jwt, limiter, migrate
 from .forwarded import TrustedProxies
 from .instance import read_or_create
 
-SEED_SECRET_KEY = "change-me-in-production-use-a-long-random-string"
-GENERATE_KEY_HINT = "generate one with: python -c \"import secrets; print(secrets.token_urlsafe(48))\""
+SEED_SECRET_KEY = "change-me-in-production-use-a-long-random-string"  # noqa: S105 - the value we refuse
+GENERATE_KEY_HINT = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

@@ -1,6 +1,7 @@
 """Extensions, created unbound here and bound to an app in `create_app`."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask_bcrypt import Bcrypt
 from flask_cors import CORS
@@ -21,6 +22,11 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# What models subclass: db.Model, which type checkers know as the declarative Base it extends.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate(directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
 bcrypt = Bcrypt()
 jwt = JWTManager()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import current_app, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import PyJWTError
 
 from .extensions import limiter
 
@@ -29,7 +31,7 @@ def current_user_or_address() -> str:
     try:
         verify_jwt_in_request(optional=True)
         identity = get_jwt_identity()
-    except Exception:  # the view itself answers a bad token with its 401
+    except (JWTExtendedException, PyJWTError):  # the view itself answers a bad token with its 401
         identity = None
     return f"user:{identity}" if identity else f"address:{client_address()}"
 

@@ -111,33 +111,44 @@ class Metrics:
         self.registry = CollectorRegistry()
         labels = ["route", "method", "status"]
         self.requests = Counter(
-            "eventory_backend_requests", "Requests answered, by route template, method and status.", labels,
+            "eventory_backend_requests",
+            "Requests answered, by route template, method and status.",
+            labels,
             registry=self.registry,
         )
         self.request_seconds = Histogram(
             "eventory_backend_request_duration_seconds",
             "Time to answer a request (until a streamed body starts), by route template, method and status.",
-            labels, buckets=_BUCKETS, registry=self.registry,
+            labels,
+            buckets=_BUCKETS,
+            registry=self.registry,
         )
         self.upstream_seconds = Histogram(
             "eventory_backend_upstream_duration_seconds",
             "Time Eventory took to answer a request's headers, failed attempts included.",
-            buckets=_BUCKETS, registry=self.registry,
+            buckets=_BUCKETS,
+            registry=self.registry,
         )
         self.upstream_errors = Counter(
-            "eventory_backend_upstream_errors", "Requests to Eventory that failed, by kind.", ["kind"],
+            "eventory_backend_upstream_errors",
+            "Requests to Eventory that failed, by kind.",
+            ["kind"],
             registry=self.registry,
         )
         self.sign_ins = Counter(
-            "eventory_backend_sign_ins", "Server-side sign-ins to Eventory with a stored login, by outcome.",
-            ["outcome"], registry=self.registry,
+            "eventory_backend_sign_ins",
+            "Server-side sign-ins to Eventory with a stored login, by outcome.",
+            ["outcome"],
+            registry=self.registry,
         )
         self.token_cache_hits = Counter(
-            "eventory_backend_token_cache_hits", "Brokered calls served with a cached Eventory token.",
+            "eventory_backend_token_cache_hits",
+            "Brokered calls served with a cached Eventory token.",
             registry=self.registry,
         )
         self.token_cache_misses = Counter(
-            "eventory_backend_token_cache_misses", "Brokered calls that had to sign in to Eventory first.",
+            "eventory_backend_token_cache_misses",
+            "Brokered calls that had to sign in to Eventory first.",
             registry=self.registry,
         )
         # Zeros from the start, so rates and alerts work before the first failure.
@@ -257,7 +268,7 @@ class _StderrHandler(logging.StreamHandler):
         super().__init__()
         self.setFormatter(JsonFormatter())
 
-    @property  # type: ignore[override]
+    @property
     def stream(self):
         return sys.stderr
 

@@ -7,7 +7,7 @@ from flask_jwt_extended import jwt_required
 from .api import Blueprint
 from .extensions import db, jwt
 
-SECURITY = [{"bearerAuth": []}, {"OAuth2PasswordBearer": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"OAuth2PasswordBearer": []}]
 
 
 @jwt.user_lookup_loader

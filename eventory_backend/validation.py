@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 
 import marshmallow as ma
 from marshmallow import ValidationError
@@ -19,7 +20,10 @@ class Text(ma.fields.String):
 
     def __init__(self, *, min_length: int = 1, max_length: int, trim: bool = False, **kwargs):
         self.trim = trim
-        validators = [ma.validate.Length(min=min_length, max=max_length), no_control_characters]
+        validators: list[Callable[[str], object]] = [
+            ma.validate.Length(min=min_length, max=max_length),
+            no_control_characters,
+        ]
         super().__init__(validate=validators, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

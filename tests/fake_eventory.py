@@ -130,7 +130,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 
-    def __init__(self, fake: "FakeEventory"):
+    def __init__(self, fake: FakeEventory):
         self.fake = fake
         self._conn_lock = threading.Lock()
         self._active = set()
@@ -231,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     @property
-    def fake(self) -> "FakeEventory":
+    def fake(self) -> FakeEventory:
         return self.server.fake
 
     def _header_dict(self) -> dict:
@@ -308,9 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not no_body:
             if content_type:
                 self.send_header("Content-Type", content_type)
-            self.send_header(
-                "Content-Length", str(len(body) if content_length is None else content_length)
-            )
+            self.send_header("Content-Length", str(len(body) if content_length is None else content_length))
         for name, value in headers:
             self.send_header(name, value)
         if self.close_connection:
@@ -373,9 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
         if is_get and path == "/download":
             return self._download()
         if is_get and path == "/gzip":
-            return self._respond(
-                200, GZIP_BODY, _JSON, headers=[("Content-Encoding", "gzip")]
-            )
+            return self._respond(200, GZIP_BODY, _JSON, headers=[("Content-Encoding", "gzip")])
         if is_get and path == "/slow":
             return self._slow()
         if is_get and path == "/reset":
@@ -387,7 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
         if is_get and path == "/redirect-relative":
             return self._redirect("/jobs/list")
         if is_get and path.startswith("/status/"):
-            return self._status(path[len("/status/"):])
+            return self._status(path[len("/status/") :])
 
         # Authenticated API routes.
         handler = None
@@ -403,11 +399,11 @@ class _Handler(BaseHTTPRequestHandler):
         elif is_get and path == "/broken-json":
             handler = self._broken_json
         elif is_get and path.startswith("/pack-lists/details/"):
-            arg = _parse_int(path[len("/pack-lists/details/"):])
+            arg = _parse_int(path[len("/pack-lists/details/") :])
             if arg is not None:
                 handler = self._pack_list_details
         elif method == "PUT" and path.startswith("/pack-list-rentals/"):
-            arg = _parse_int(path[len("/pack-list-rentals/"):])
+            arg = _parse_int(path[len("/pack-list-rentals/") :])
             if arg is not None:
                 handler = self._pack_list_rental_update
         if handler is None:
@@ -513,9 +509,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"slept": slept})
 
     def _reset(self):
-        self._respond(
-            200, b"", "application/octet-stream", content_length=RESET_DECLARED_LENGTH
-        )
+        self._respond(200, b"", "application/octet-stream", content_length=RESET_DECLARED_LENGTH)
         if self.command != "HEAD":
             self.wfile.write(bytes(range(250)) * 4)  # RESET_SENT_BYTES
         self.wfile.flush()
@@ -650,7 +644,7 @@ class FakeEventory:
 
     # -- lifecycle --------------------------------------------------------
 
-    def start(self) -> "FakeEventory":
+    def start(self) -> FakeEventory:
         if self._server is not None:
             return self
         self._stop_event = threading.Event()
@@ -681,7 +675,7 @@ class FakeEventory:
         if thread is not None:
             thread.join(5)
 
-    def __enter__(self) -> "FakeEventory":
+    def __enter__(self) -> FakeEventory:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -730,9 +724,7 @@ class FakeEventory:
     def _login(self, username, password):
         with self._lock:
             info = self._users.get(username)
-            if info is None or not secrets.compare_digest(
-                info["password"].encode("utf-8"), password.encode("utf-8")
-            ):
+            if info is None or not secrets.compare_digest(info["password"].encode("utf-8"), password.encode("utf-8")):
                 return None
             token = secrets.token_urlsafe(32)
             self._tokens[token] = (username, time.monotonic())

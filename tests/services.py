@@ -64,7 +64,9 @@ def postgres() -> Iterator[str]:
     run = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         subprocess.run(
-            _as_postgres([f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]),
+            _as_postgres(
+                [f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"]
+            ),
             **run,
         )
         options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={folder} -c fsync=off"
@@ -80,7 +82,9 @@ def postgres() -> Iterator[str]:
         finally:
             subprocess.run(
                 _as_postgres([f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"]),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -95,7 +99,8 @@ def redis() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for_port(port)

@@ -15,7 +15,9 @@ ORIGIN = {"Origin": "https://multisite.example"}
 
 
 def test_register_returns_the_account_as_typed(client):
-    response = client.post("/auth/register", json={"username": "  Ann Lee ", "password": ADA["password"]}, headers=ORIGIN)
+    response = client.post(
+        "/auth/register", json={"username": "  Ann Lee ", "password": ADA["password"]}, headers=ORIGIN
+    )
     assert response.status_code == 201
     assert response.json["username"] == "Ann Lee"
     assert "password" not in response.json and "password_hash" not in response.json

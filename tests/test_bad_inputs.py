@@ -157,8 +157,8 @@ REGISTER_CASES = [
     case(register(username="ad\u0085a"), 422, "username", id="c1-control-in-username"),
     case(register(password=PASSWORD + "\x00"), 422, "password", id="nul-in-password"),
     # json.loads turns "\\ud800" into a lone surrogate, which UTF-8 (and so every database) cannot hold.
-    case(raw('{"username": "ada\\ud800", "password": "%s"}' % PASSWORD), (400, 422), "username", id="surrogate-user"),
-    case(raw('{"username": "ada", "password": "%s\\udfff"}' % PASSWORD), (400, 422), "password", id="surrogate-pass"),
+    case(raw(f'{{"username": "ada\\ud800", "password": "{PASSWORD}"}}'), (400, 422), "username", id="surrogate-user"),
+    case(raw(f'{{"username": "ada", "password": "{PASSWORD}\\udfff"}}'), (400, 422), "password", id="surrogate-pass"),
     case(raw('{"user\\u0000name": "ada", "password": "' + PASSWORD + '"}'), 422, id="nul-in-field-name"),
     case(register(username="a" * TEN_THOUSAND), 422, "username", id="10000-char-username"),
     case(register(password="p" * TEN_THOUSAND), 422, "password", id="10000-char-password"),
@@ -322,12 +322,18 @@ CREATE_AND_EDIT_CASES = [
     both(form(EVENTORY_LOGIN), (415, 422), id="multipart-form"),
     both(raw(json.dumps(EVENTORY_LOGIN), "text/plain"), (415, 422), id="json-as-text-plain"),
     both(
-        raw(_with_valid_fields(SURROGATE_LABEL)), (400, 422), "label",
-        put=raw("{" + SURROGATE_LABEL + "}"), id="lone-surrogate-label",
+        raw(_with_valid_fields(SURROGATE_LABEL)),
+        (400, 422),
+        "label",
+        put=raw("{" + SURROGATE_LABEL + "}"),
+        id="lone-surrogate-label",
     ),
     both(
-        raw(_with_valid_fields(SURROGATE_PASSWORD)), (400, 422), "password",
-        put=raw("{" + SURROGATE_PASSWORD + "}"), id="lone-surrogate-password",
+        raw(_with_valid_fields(SURROGATE_PASSWORD)),
+        (400, 422),
+        "password",
+        put=raw("{" + SURROGATE_PASSWORD + "}"),
+        id="lone-surrogate-password",
     ),
     *(
         both(as_json({**EVENTORY_LOGIN, **fields}), 422, name, put=as_json(fields), id=ident)
@@ -395,6 +401,7 @@ def test_empty_or_owner_changing_edit_is_refused_and_changes_nothing(
 
 # --- ids: someone else's, missing, or not an id at all ---------------------------------------------
 
+
 def _send(client, method, path, headers):
     if method == "PUT":
         return client.put(path, json={"label": "Taken over", "color": "#000"}, headers=headers)
@@ -458,6 +465,7 @@ def test_login_id_that_is_not_a_plain_int64_is_404(app, client, auth_headers, ad
 
 
 # --- bearer tokens --------------------------------------------------------------------------------
+
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
@@ -566,6 +574,7 @@ def test_missing_or_bad_token_is_401_and_changes_nothing(app, client, auth_heade
 
 # --- size, routes and methods ---------------------------------------------------------------------
 
+
 def _multipart(fields: dict[str, str]) -> dict:
     """Encoded here: the test client spools a large multipart body to a file it never closes."""
     boundary = "----bad-inputs-boundary"
@@ -648,4 +657,3 @@ def test_wrong_method_is_405_json(app, client, auth_headers, ada_login, method, 
     assert_error(response, 405)
     assert snapshot(app) == before
     assert ada_logins(client, auth_headers) == listed
-

@@ -300,7 +300,8 @@ def test_rotate_leaves_no_password_in_clear_in_the_database_files(make_app, data
 
 
 @pytest.mark.parametrize(
-    "ciphertext", ["gAAAAAtampered", Fernet(Fernet.generate_key()).encrypt(b"Org Two").decode()],
+    "ciphertext",
+    ["gAAAAAtampered", Fernet(Fernet.generate_key()).encrypt(b"Org Two").decode()],
     ids=["tampered", "encrypted-under-an-unknown-key"],
 )
 def test_rotate_reports_an_unreadable_row_by_id_and_label_and_rotates_the_rest(make_app, ciphertext):
@@ -335,7 +336,9 @@ def test_logins_are_all_listed_when_one_cannot_be_decrypted(make_app, expose):
     assert [entry["label"] for entry in response.json] == ["Org One", "Org Two", "Org Three"]
     if expose:
         assert {entry["label"]: entry["password"] for entry in response.json} == {
-            "Org One": PASSWORDS["Org One"], "Org Two": None, "Org Three": PASSWORDS["Org Three"],
+            "Org One": PASSWORDS["Org One"],
+            "Org Two": None,
+            "Org Three": PASSWORDS["Org Three"],
         }
     else:
         assert all("password" not in entry for entry in response.json)

@@ -115,7 +115,9 @@ def test_cors_preflight_from_an_allowed_origin(client):
 def test_cors_errors_carry_the_origin_header(client):
     client.post("/auth/register", json={"username": "ada", "password": "x" * 20})
     response = client.post(
-        "/auth/login", data={"username": "ada", "password": "y" * 20}, content_type="multipart/form-data",
+        "/auth/login",
+        data={"username": "ada", "password": "y" * 20},
+        content_type="multipart/form-data",
         headers={"Origin": ALLOWED},
     )
     assert response.status_code == 401
@@ -128,7 +130,9 @@ def test_cors_disallowed_origin_gets_no_allow_origin(client):
         "/logins", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
     )
     assert "Access-Control-Allow-Origin" not in response.headers
-    assert "Access-Control-Allow-Origin" not in client.get("/logins", headers={"Origin": "https://evil.example"}).headers
+    assert (
+        "Access-Control-Allow-Origin" not in client.get("/logins", headers={"Origin": "https://evil.example"}).headers
+    )
 
 
 def test_cors_wildcard_never_allows_credentials(make_app):
@@ -144,7 +148,9 @@ def test_openapi_document_is_valid_and_complete(app, client):
     schemes = document["components"]["securitySchemes"]
     assert schemes["bearerAuth"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     assert schemes["OAuth2PasswordBearer"]["flows"]["password"]["tokenUrl"] == "/auth/login"
-    documented = {(path, method.upper()) for path, item in document["paths"].items() for method in item if method != "parameters"}
+    documented = {
+        (path, method.upper()) for path, item in document["paths"].items() for method in item if method != "parameters"
+    }
     for rule in app.url_map.iter_rules():
         if rule.endpoint in {"static", "swagger_ui_static"} or rule.endpoint.startswith("api-docs"):
             continue
@@ -172,7 +178,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("command", [[sys.executable, "wsgi.py"], [sys.executable, "-m", "waitress", "--listen=127.0.0.1:{port}", "wsgi:app"]])
+@pytest.mark.parametrize(
+    "command",
+    [[sys.executable, "wsgi.py"], [sys.executable, "-m", "waitress", "--listen=127.0.0.1:{port}", "wsgi:app"]],
+)
 def test_waitress_serves_the_app_and_creates_the_database(tmp_path, command):
     port = _free_port()
     env = {

@@ -48,9 +48,7 @@ def test_login_success_and_failure(fake, session):
     missing = session.post(fake.url + "/login-json", data={"username": USER})
     assert missing.status_code == 422
 
-    multipart = session.post(
-        fake.url + "/login-json", files={"username": (None, USER), "password": (None, PASSWORD)}
-    )
+    multipart = session.post(fake.url + "/login-json", files={"username": (None, USER), "password": (None, PASSWORD)})
     assert multipart.status_code == 200
 
     assert fake.login_count[USER] == 2
@@ -73,9 +71,7 @@ def test_user_info_auth_and_expiry(fake, session):
     assert anon.json() == {"detail": "Could not validate credentials"}
     assert anon.headers["WWW-Authenticate"] == "Bearer"
 
-    jobs = session.get(
-        fake.url + "/jobs/list", headers={"Authorization": f"Bearer {fake.issue_token(USER)}"}
-    )
+    jobs = session.get(fake.url + "/jobs/list", headers={"Authorization": f"Bearer {fake.issue_token(USER)}"})
     assert [j["organisation"] for j in jobs.json()] == ["Org One"] * 3
 
     fake.expire_all_tokens()
@@ -140,7 +136,7 @@ def test_gzip_raw_bytes(fake, session):
 def test_reset_route_aborts(fake, session):
     with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
         with session.get(fake.url + "/reset", stream=True) as resp:
-            resp.content
+            _ = resp.content
     # the server survives
     assert session.get(fake.url + "/status/418").status_code == 418
 

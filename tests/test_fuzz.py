@@ -45,7 +45,9 @@ def test_every_operation_keeps_its_documented_promises(app):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def run(case):
             case.call_and_validate(headers=fresh_account(client), checks=CHECKS)
 

@@ -423,10 +423,14 @@ def test_uncommon_password_needs_no_composition_rules(make_app, password):
 @pytest.mark.parametrize(
     ("registered", "typed"),
     [
-        ("\uff4d\uff59\u3000\uff46\uff55\uff4c\uff4c\uff57\uff49\uff44\uff54\uff48\u3000\uff50\uff41\uff53\uff53",
-         "my fullwidth pass"),
-        ("my fullwidth pass",
-         "\uff4d\uff59\u3000\uff46\uff55\uff4c\uff4c\uff57\uff49\uff44\uff54\uff48\u3000\uff50\uff41\uff53\uff53"),
+        (
+            "\uff4d\uff59\u3000\uff46\uff55\uff4c\uff4c\uff57\uff49\uff44\uff54\uff48\u3000\uff50\uff41\uff53\uff53",
+            "my fullwidth pass",
+        ),
+        (
+            "my fullwidth pass",
+            "\uff4d\uff59\u3000\uff46\uff55\uff4c\uff4c\uff57\uff49\uff44\uff54\uff48\u3000\uff50\uff41\uff53\uff53",
+        ),
         ("cafe\u0301 au lait in paris", "caf\u00e9 au lait in paris"),
         ("the \ufb01sh of the o\ufb03ce", "the fish of the office"),
         ("chapter \u2167 verse \u2460\u2461", "chapter VIII verse 12"),
@@ -513,7 +517,8 @@ def test_bad_account_deletion_body_is_a_4xx_and_deletes_nothing(client, ada, kwa
 
 
 @pytest.mark.parametrize(
-    "login_id", ["\u0661", "\uff11", "9223372036854775808", "99999999999999999999", "-1"],
+    "login_id",
+    ["\u0661", "\uff11", "9223372036854775808", "99999999999999999999", "-1"],
     ids=["arabic-indic-one", "fullwidth-one", "two-to-the-63", "twenty-nines", "minus-one"],
 )
 def test_session_route_with_a_login_id_that_is_not_a_plain_int64_is_404(client, ada, eventory, login_id):
@@ -554,7 +559,8 @@ def _auth_and_logins_requests(client, session, login_id):
         "me-401": client.get("/auth/me"),
         "refresh": client.post("/auth/refresh", headers=bearer(session["refresh_token"])),
         "password-403": client.put(
-            "/auth/password", json={"current_password": "wrong wrong wrong", "new_password": NEW_PASSWORD},
+            "/auth/password",
+            json={"current_password": "wrong wrong wrong", "new_password": NEW_PASSWORD},
             headers=headers,
         ),
         "logins": client.get("/logins", headers=headers),
@@ -612,8 +618,15 @@ def test_every_answer_forbids_content_sniffing(make_app, eventory):
 
 
 TRACE_PATHS = [
-    "/", "/auth/me", "/auth/login", "/logins", "/logins/{id}",
-    "/eventory/echo", "/multisite/echo", "/openapi.json", "/docs",
+    "/",
+    "/auth/me",
+    "/auth/login",
+    "/logins",
+    "/logins/{id}",
+    "/eventory/echo",
+    "/multisite/echo",
+    "/openapi.json",
+    "/docs",
 ]
 
 

@@ -140,7 +140,7 @@ def test_failed_login_is_logged_in_one_line_with_address_and_username_never_the_
 
     lines = [record for record in caplog.records if record.name == "eventory_backend.auth"]
     assert len(lines) == 2, [record.getMessage() for record in lines]
-    for record, address, username in zip(lines, ("203.0.113.7", "203.0.113.8"), ("ada", "nobody")):
+    for record, address, username in zip(lines, ("203.0.113.7", "203.0.113.8"), ("ada", "nobody"), strict=True):
         message = record.getMessage()
         assert record.levelno == logging.WARNING
         assert f"address={address}" in message and f"username={username}" in message
@@ -182,8 +182,11 @@ def test_password_change_is_limited_per_user_and_wrong_guesses_count(make_app):
     bob = register_and_login(client, BOB)
 
     def change(headers, current):
-        return client.put("/auth/password", json={"current_password": current, "new_password": "a new passphrase here"},
-                          headers=headers)
+        return client.put(
+            "/auth/password",
+            json={"current_password": current, "new_password": "a new passphrase here"},
+            headers=headers,
+        )
 
     statuses = [change(laptop, WRONG).status_code, change(phone, WRONG).status_code, change(laptop, WRONG).status_code]
     blocked = change(phone, ADA["password"])

@@ -37,7 +37,9 @@ def test_add_list_edit_delete(client, auth_headers):
     assert [login["id"] for login in listed] == [created["id"], second["id"]]
     assert all("password" not in login and "password_encrypted" not in login for login in listed)
 
-    edited = client.put(f"/logins/{created['id']}", json={"color": "#abc", "password": "new-secret-9"}, headers=auth_headers)
+    edited = client.put(
+        f"/logins/{created['id']}", json={"color": "#abc", "password": "new-secret-9"}, headers=auth_headers
+    )
     assert edited.status_code == 200
     assert edited.json["color"] == "#abc" and edited.json["label"] == "Org One"
     assert edited.json["updated_at"] >= created["updated_at"]
@@ -52,7 +54,9 @@ def test_colour_defaults_to_the_frontends_blue(client, auth_headers):
     assert client.post("/logins", json=fields, headers=auth_headers).json["color"] == "#1976d2"
 
 
-@pytest.mark.parametrize("color", ["#abc", "#A1B2C3", "#a1b2c3d4", "rgb(0,0,0)", "rgb(255, 255, 255)", "rgba(1, 2, 3, 0.25)"])
+@pytest.mark.parametrize(
+    "color", ["#abc", "#A1B2C3", "#a1b2c3d4", "rgb(0,0,0)", "rgb(255, 255, 255)", "rgba(1, 2, 3, 0.25)"]
+)
 def test_css_colours_are_accepted(client, auth_headers, color):
     assert add(client, auth_headers, color=color)["color"] == color
 

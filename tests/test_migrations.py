@@ -22,7 +22,14 @@ def test_start_brings_an_empty_database_to_the_models(app):
     assert schema_drift(app) == []
     with app.app_context():
         tables = set(inspect(db.engine).get_table_names())
-    assert {"users", "eventory_logins", "token_families", "refresh_tokens", "revoked_tokens", "alembic_version"} <= tables
+    assert {
+        "users",
+        "eventory_logins",
+        "token_families",
+        "refresh_tokens",
+        "revoked_tokens",
+        "alembic_version",
+    } <= tables
 
 
 def test_downgrade_and_upgrade_again(app):

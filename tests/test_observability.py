@@ -23,7 +23,17 @@ from .conftest import ADA, EVENTORY_LOGIN
 from .test_proxy import account, save_login
 
 ACCESS_FIELDS = {
-    "time", "level", "logger", "message", "request_id", "method", "path", "status", "duration_ms", "user_id", "client",
+    "time",
+    "level",
+    "logger",
+    "message",
+    "request_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "user_id",
+    "client",
 }
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -168,7 +178,18 @@ def test_request_id_is_generated_when_absent(client):
 
 @pytest.mark.parametrize(
     "sent",
-    ["x" * 10_000, "x" * 65, "abc\ndef", "abc\r\nSet-Cookie: a=b", "a b", "\u00e5\u00e4\u00f6", "", "abc;def", "a/b", "id\x00"],
+    [
+        "x" * 10_000,
+        "x" * 65,
+        "abc\ndef",
+        "abc\r\nSet-Cookie: a=b",
+        "a b",
+        "\u00e5\u00e4\u00f6",
+        "",
+        "abc;def",
+        "a/b",
+        "id\x00",
+    ],
 )
 def test_unusable_request_id_is_replaced(client, logs, sent):
     response = client.get("/healthz", environ_overrides={"HTTP_X_REQUEST_ID": sent})
@@ -209,8 +230,10 @@ def _crash_app(make_app):
         ("GET", "/openapi.json", {}, 200),
         ("GET", "/docs", {}, 200),
         (
-            "OPTIONS", "/logins",
-            {"headers": {"Origin": "https://multisite.example", "Access-Control-Request-Method": "GET"}}, 200,
+            "OPTIONS",
+            "/logins",
+            {"headers": {"Origin": "https://multisite.example", "Access-Control-Request-Method": "GET"}},
+            200,
         ),
     ],
 )
@@ -321,7 +344,9 @@ def test_logs_are_json_lines_on_stderr_with_one_handler_per_process(make_app, ca
     client.get("/eventory/jobs/list", headers={"Authorization": f"Bearer {token}"})
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
     assert [line["path"] for line in lines if line["logger"] == "eventory_backend.access"] == [
-        "/auth/register", "/auth/login", "/eventory/jobs/list",
+        "/auth/register",
+        "/auth/login",
+        "/eventory/jobs/list",
     ]
     assert any(line["logger"] == "eventory_backend.proxy" and line["level"] == "WARNING" for line in lines)
 
@@ -362,7 +387,9 @@ def test_no_secret_reaches_the_logs(make_app, serve, fake, logs, caplog):
     secrets.append(session["access_token"])
     live.get("/eventory/jobs/list", headers={**headers, "X-Eventory-Login": str(good)})
     live.get("/eventory/jobs/list", headers={**headers, "X-Eventory-Login": str(rejected)})
-    live.get("/eventory/user-info", headers={**headers, "X-Eventory-Authorization": f"Bearer {session['access_token']}"})
+    live.get(
+        "/eventory/user-info", headers={**headers, "X-Eventory-Authorization": f"Bearer {session['access_token']}"}
+    )
     live.get("/eventory/echo?token=relayed-query-secret", headers=headers)
     secrets.append("relayed-query-secret")
     assert live.get("/multisite/jobs/list", headers=headers).status_code == 200
@@ -370,7 +397,10 @@ def test_no_secret_reaches_the_logs(make_app, serve, fake, logs, caplog):
 
     new_password = "a completely new passphrase for ada"
     changed = live.request(
-        "PUT", "/auth/password", json={"current_password": ADA["password"], "new_password": new_password}, headers=headers
+        "PUT",
+        "/auth/password",
+        json={"current_password": ADA["password"], "new_password": new_password},
+        headers=headers,
     ).json()
     secrets += [new_password, changed["access_token"], changed["refresh_token"]]
     headers = {"Authorization": f"Bearer {changed['access_token']}"}
@@ -378,7 +408,10 @@ def test_no_secret_reaches_the_logs(make_app, serve, fake, logs, caplog):
     again = live.post("/auth/login", data={"username": "ada", "password": new_password}).json()
     secrets.append(again["access_token"])
     deleted = live.request(
-        "DELETE", "/auth/me", json={"password": new_password}, headers={"Authorization": f"Bearer {again['access_token']}"}
+        "DELETE",
+        "/auth/me",
+        json={"password": new_password},
+        headers={"Authorization": f"Bearer {again['access_token']}"},
     )
     assert deleted.status_code == 204
 
@@ -387,7 +420,9 @@ def test_no_secret_reaches_the_logs(make_app, serve, fake, logs, caplog):
     assert any(line["logger"] == "eventory_backend.proxy" for line in logs.lines())  # warnings were captured too
     # urllib3's DEBUG lines (the test's own client, and the relay's pool: off unless a deployment turns
     # third-party DEBUG logging on) show URLs with their query strings; everything else must not.
-    others = "\n".join(caplog.handler.format(record) for record in caplog.records if not record.name.startswith("urllib3"))
+    others = "\n".join(
+        caplog.handler.format(record) for record in caplog.records if not record.name.startswith("urllib3")
+    )
     for secret in secrets:
         assert secret not in logs.text
         assert secret not in others
@@ -428,8 +463,13 @@ def test_metrics_count_requests_by_route_template_and_status(make_app):
     assert 'le="+Inf"' in text
 
     assert f"/logins/{login_id}" not in text and "/logins/987654" not in text and "/no/such" not in text
-    for private in ("zelda-metrics", EVENTORY_LOGIN["username"], EVENTORY_LOGIN["password"], "a long enough passphrase",
-                    token.json["access_token"]):
+    for private in (
+        "zelda-metrics",
+        EVENTORY_LOGIN["username"],
+        EVENTORY_LOGIN["password"],
+        "a long enough passphrase",
+        token.json["access_token"],
+    ):
         assert private not in text
 
 

@@ -6,6 +6,7 @@ import sys
 
 import click
 from flask.cli import AppGroup
+from werkzeug.exceptions import Conflict
 
 from ..extensions import db
 from . import services
@@ -43,8 +44,8 @@ def create(username: str) -> None:
     password = _read_password(name)
     try:
         user = services.register_user(name, password)
-    except Exception as error:  # Conflict: the name is taken
-        raise click.ClickException(getattr(error, "description", "Could not create the account.")) from None
+    except Conflict as error:
+        raise click.ClickException(error.description or "That username is already taken.") from None
     click.echo(f"Created account {user.username!r} (id {user.id}).")
 
 

@@ -6,10 +6,10 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db_types import UTCDateTime, utcnow
-from ..extensions import db
+from ..extensions import Model
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -23,7 +23,7 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class TokenFamily(db.Model):
+class TokenFamily(Model):
     """One login's chain of refresh tokens, and the access tokens issued with them."""
 
     __tablename__ = "token_families"
@@ -34,7 +34,7 @@ class TokenFamily(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
-class RefreshToken(db.Model):
+class RefreshToken(Model):
     __tablename__ = "refresh_tokens"
 
     jti: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -43,7 +43,7 @@ class RefreshToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
-class RevokedToken(db.Model):
+class RevokedToken(Model):
     """Access tokens ended one by one (logout); kept until they would have expired anyway."""
 
     __tablename__ = "revoked_tokens"

@@ -99,6 +99,3 @@ def delete_me(fields):
 def change_password(fields):
     """Change the password; every other token ends and this call returns a fresh pair."""
     return services.change_password(current_user, fields["current_password"], fields["new_password"])
-
-
-

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import logging
 import hashlib
+import logging
 import secrets
 import unicodedata
 
@@ -102,7 +102,7 @@ def delete_account(user: User) -> None:
     db.session.delete(user)
     db.session.commit()
     for login_id in login_ids:
-        logins.login_changed.send(current_app._get_current_object(), login_id=login_id)
+        logins.announce_change(login_id)
 
 
 class PolicyViolation(UnprocessableEntity):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import cast
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import delete, update
+from sqlalchemy import CursorResult, delete, update
 from werkzeug.exceptions import Unauthorized
 
 from ..db_types import utcnow
@@ -46,9 +47,10 @@ def issue_tokens(user: User, family_id: str | None = None) -> dict:
 
 def rotate(user: User, payload: dict) -> dict:
     """Trade a refresh token for a new pair. A refresh token presented twice ends its whole family."""
-    used_now = db.session.execute(
+    result = db.session.execute(
         update(RefreshToken).where(RefreshToken.jti == payload["jti"], RefreshToken.used.is_(False)).values(used=True)
-    ).rowcount
+    )
+    used_now = cast(CursorResult, result).rowcount
     if used_now != 1:
         db.session.execute(update(TokenFamily).where(TokenFamily.id == payload.get("fam")).values(revoked=True))
         db.session.commit()
@@ -60,7 +62,7 @@ def rotate(user: User, payload: dict) -> dict:
 
 def revoke(payload: dict) -> None:
     """End the presented token and the family it came from (its refresh token too)."""
-    expires = datetime.fromtimestamp(payload["exp"], timezone.utc)
+    expires = datetime.fromtimestamp(payload["exp"], UTC)
     if db.session.get(RevokedToken, payload["jti"]) is None:
         db.session.add(RevokedToken(jti=payload["jti"], expires_at=expires))
     if payload.get("fam"):

@@ -26,7 +26,7 @@ class CredentialCipher:
                 # Never echo the key itself: it is a secret.
                 raise ValueError(
                     f"Credentials key number {position} is not a valid Fernet key; generate one with "
-                    "python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\""
+                    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
                 ) from None
         self._fernet = MultiFernet(fernets)
 
@@ -37,14 +37,18 @@ class CredentialCipher:
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError, ValueError):
-            raise CredentialError("A stored Eventory password could not be decrypted with the configured keys.") from None
+            raise CredentialError(
+                "A stored Eventory password could not be decrypted with the configured keys."
+            ) from None
 
     def rotate(self, token: str) -> str:
         """The same plaintext, encrypted under the first key."""
         try:
             return self._fernet.rotate(token.encode("ascii")).decode("ascii")
         except (InvalidToken, UnicodeError, ValueError):
-            raise CredentialError("A stored Eventory password could not be decrypted with the configured keys.") from None
+            raise CredentialError(
+                "A stored Eventory password could not be decrypted with the configured keys."
+            ) from None
 
 
 def init_app(app: Flask) -> None:

@@ -6,10 +6,10 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db_types import UTCDateTime, utcnow
-from ..extensions import db
+from ..extensions import Model
 
 
-class EventoryLogin(db.Model):
+class EventoryLogin(Model):
     __tablename__ = "eventory_logins"
 
     id: Mapped[int] = mapped_column(primary_key=True)

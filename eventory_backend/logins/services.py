@@ -20,6 +20,11 @@ NOT_FOUND = "No Eventory login with that id."
 login_changed = Namespace().signal("login-changed")
 
 
+def announce_change(login_id: int) -> None:
+    """Tell listeners (the broker's token cache) that a login changed or is gone."""
+    login_changed.send(current_app._get_current_object(), login_id=login_id)  # type: ignore[attr-defined]
+
+
 def list_logins(owner_id: int) -> list[EventoryLogin]:
     query = db.select(EventoryLogin).filter_by(owner_id=owner_id).order_by(EventoryLogin.id)
     return list(db.session.execute(query).scalars())
@@ -52,7 +57,7 @@ def update_login(owner_id: int, login_id: int, fields: dict) -> EventoryLogin:
     for name, value in fields.items():
         setattr(login, name, value)
     db.session.commit()
-    login_changed.send(current_app._get_current_object(), login_id=login_id)
+    announce_change(login_id)
     return login
 
 
@@ -60,7 +65,7 @@ def delete_login(owner_id: int, login_id: int) -> None:
     login = get_login(owner_id, login_id)
     db.session.delete(login)
     db.session.commit()
-    login_changed.send(current_app._get_current_object(), login_id=login_id)
+    announce_change(login_id)
 
 
 def set_organisation(owner_id: int, login_id: int, organisation: str) -> None:

@@ -34,7 +34,9 @@ class FanOutResultSchema(ma.Schema):
     label = ma.fields.String()
     organisation = ma.fields.String(allow_none=True)
     color = ma.fields.String()
-    status = ma.fields.Integer(allow_none=True, metadata={"description": "Eventory's status, or null without an answer."})
+    status = ma.fields.Integer(
+        allow_none=True, metadata={"description": "Eventory's status, or null without an answer."}
+    )
     data = ma.fields.Raw(allow_none=True, metadata={"description": "Eventory's JSON answer, or null."})
     error = ma.fields.String(allow_none=True)
     elapsed_ms = ma.fields.Float()
@@ -80,9 +82,11 @@ def _forward_headers() -> dict[str, str]:
 
 
 def _request_body() -> Body:
-    if request.method in ("GET", "HEAD") and not request.content_length and "chunked" not in request.headers.get(
-        "Transfer-Encoding", ""
-    ).lower():
+    if (
+        request.method in ("GET", "HEAD")
+        and not request.content_length
+        and "chunked" not in request.headers.get("Transfer-Encoding", "").lower()
+    ):
         return Body(None)
     request.max_content_length = current_app.config["PROXY_MAX_BODY"]
     length = request.content_length
@@ -121,12 +125,18 @@ def relay(path: str):
 
     body = _request_body()
     answer = services.relay(
-        request.method, target, query=request.query_string.decode("latin-1"), headers=headers, body=body,
+        request.method,
+        target,
+        query=request.query_string.decode("latin-1"),
+        headers=headers,
+        body=body,
         credentials=credentials,
     )
     response = Response(
-        started_body(answer), status=answer.status_code,
-        headers=response_headers(answer, upstream(), _proxy_prefix()), direct_passthrough=True,
+        started_body(answer),
+        status=answer.status_code,
+        headers=response_headers(answer, upstream(), _proxy_prefix()),
+        direct_passthrough=True,
     )
     if "content-type" not in answer.headers:
         del response.headers["Content-Type"]
@@ -149,7 +159,10 @@ def open_session(login_id: int):
 @blp.doc(
     parameters=[
         {
-            "in": "query", "name": "logins", "required": False, "schema": {"type": "string"},
+            "in": "query",
+            "name": "logins",
+            "required": False,
+            "schema": {"type": "string"},
             "description": "Comma-separated login ids; all of yours when absent. Other parameters go to Eventory.",
         }
     ]
@@ -173,11 +186,6 @@ def _split_logins_parameter(query: str) -> tuple[str, list[int] | None]:
             continue
         ids = [item.strip() for item in unquote(value).split(",") if item.strip()]
         if not ids or not all(LOGIN_ID.fullmatch(item) and int(item) <= 2**63 - 1 for item in ids):
-            raise UnprocessableEntity(
-                "logins must be a comma-separated list of login ids."
-            )
+            raise UnprocessableEntity("logins must be a comma-separated list of login ids.")
         login_ids = (login_ids or []) + [int(item) for item in ids]
     return "&".join(kept), login_ids
-
-
-

@@ -79,7 +79,12 @@ def brokered_send(
 
     def send(token: str) -> requests.Response:
         return up.send(
-            method, path, query=query, headers={**headers, "Authorization": f"Bearer {token}"}, body=body, timeout=timeout
+            method,
+            path,
+            query=query,
+            headers={**headers, "Authorization": f"Bearer {token}"},
+            body=body,
+            timeout=timeout,
         )
 
     token = cache.token(credentials, up)
@@ -147,12 +152,20 @@ class FanOutEntry:
 
     def public(self) -> dict[str, Any]:
         return {
-            "login_id": self.login_id, "label": self.label, "organisation": self.organisation, "color": self.color,
-            "status": self.status, "data": self.data, "error": self.error, "elapsed_ms": self.elapsed_ms,
+            "login_id": self.login_id,
+            "label": self.label,
+            "organisation": self.organisation,
+            "color": self.color,
+            "status": self.status,
+            "data": self.data,
+            "error": self.error,
+            "elapsed_ms": self.elapsed_ms,
         }
 
 
-def fan_out(owner_id: int, path: str, *, query: str, headers: dict[str, str], login_ids: list[int] | None) -> list[dict]:
+def fan_out(
+    owner_id: int, path: str, *, query: str, headers: dict[str, str], login_ids: list[int] | None
+) -> list[dict]:
     """The brokered GET for each of the owner's logins (or the chosen ones), in parallel."""
     owned = logins.list_logins(owner_id)
     if login_ids is not None:
@@ -179,7 +192,9 @@ def fan_out(owner_id: int, path: str, *, query: str, headers: dict[str, str], lo
     timeout = (min(up.timeout[0], per_login), per_login)
     runnable = [entry for entry in entries if entry.credentials is not None]
     if runnable:
-        pool = ThreadPoolExecutor(max_workers=min(config["FANOUT_CONCURRENCY"], len(runnable)), thread_name_prefix="fanout")
+        pool = ThreadPoolExecutor(
+            max_workers=min(config["FANOUT_CONCURRENCY"], len(runnable)), thread_name_prefix="fanout"
+        )
         try:
             started = time.monotonic()
             futures = [
@@ -197,11 +212,15 @@ def fan_out(owner_id: int, path: str, *, query: str, headers: dict[str, str], lo
     return [entry.public() for entry in entries]
 
 
-def _fetch_one(up: Upstream, cache: TokenCache, entry: FanOutEntry, path: str, query: str, headers: dict[str, str], timeout) -> None:
+def _fetch_one(
+    up: Upstream, cache: TokenCache, entry: FanOutEntry, path: str, query: str, headers: dict[str, str], timeout
+) -> None:
     started = time.monotonic()
     try:
         assert entry.credentials is not None
-        response = brokered_send(up, cache, entry.credentials, "GET", path, query=query, headers=headers, timeout=timeout)
+        response = brokered_send(
+            up, cache, entry.credentials, "GET", path, query=query, headers=headers, timeout=timeout
+        )
         entry.status = response.status_code
         try:
             raw = _read_limited(response, FANOUT_MAX_BODY)
@@ -216,7 +235,7 @@ def _fetch_one(up: Upstream, cache: TokenCache, entry: FanOutEntry, path: str, q
             entry.error = f"Eventory answered {response.status_code}."
     except HTTPException as error:
         entry.error = error.description
-    except Exception as error:  # one login's failure never fails the others
+    except Exception as error:  # noqa: BLE001 - one login's failure never fails the others
         log.warning("fan-out login_id=%s failed error=%s", entry.login_id, type(error).__name__)
         entry.error = "Eventory's answer could not be read."
     finally:

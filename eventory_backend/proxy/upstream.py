@@ -9,10 +9,11 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 import requests
+import urllib3
 from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
 from werkzeug.exceptions import BadRequest, GatewayTimeout, HTTPException
@@ -28,19 +29,48 @@ REPLAYABLE_BODY = 1024 * 1024
 # Request headers a client may send on to Eventory; everything else (Cookie, the backend's own
 # Authorization, hop-by-hop headers, Host) stays here.
 REQUEST_HEADERS = {
-    "accept", "accept-encoding", "accept-language", "cache-control", "content-type", "if-match",
-    "if-modified-since", "if-none-match", "if-range", "if-unmodified-since", "range", "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "content-type",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "range",
+    "user-agent",
     "x-requested-with",
 }
 # Response headers passed back; Set-Cookie and hop-by-hop headers never cross.
 RESPONSE_HEADERS = {
-    "accept-ranges", "cache-control", "content-disposition", "content-encoding", "content-language",
-    "content-length", "content-range", "content-type", "etag", "expires", "last-modified", "location",
-    "retry-after", "vary", "www-authenticate",
+    "accept-ranges",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-range",
+    "content-type",
+    "etag",
+    "expires",
+    "last-modified",
+    "location",
+    "retry-after",
+    "vary",
+    "www-authenticate",
 }
 HOP_BY_HOP = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
-    "trailer", "transfer-encoding", "upgrade",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 }
 
 # Percent-encodings that could change what the path means once decoded: dot, slash, backslash,
@@ -144,16 +174,21 @@ class Upstream:
     ) -> requests.Response:
         """One request to Eventory; 502 when it cannot be reached, 504 when it is too slow."""
         url = self.url(path) + (f"?{query}" if query else "")
-        data: object = form
+        data: Any = form
         if body is not None and body.data is not None:
             data = body.data
             if not isinstance(data, bytes) and body.length is not None:
-                data = _SizedStream(data, body.length)  # type: ignore[arg-type]
+                data = _SizedStream(data, body.length)
         started = time.perf_counter()
         try:
             return self.session.request(
-                method, url, headers=headers, data=data, timeout=timeout or self.timeout,
-                allow_redirects=False, stream=stream,
+                method,
+                url,
+                headers=headers,
+                data=data,
+                timeout=timeout or self.timeout,
+                allow_redirects=False,
+                stream=stream,
             )
         except requests.Timeout:
             count_upstream_error("timeout", self.metrics)
@@ -161,7 +196,9 @@ class Upstream:
             raise GatewayTimeout("Eventory did not answer in time; try again shortly.") from None
         except (requests.ConnectionError, requests.RequestException) as error:
             count_upstream_error("unreachable", self.metrics)
-            log.warning("eventory unreachable method=%s path=/%s error=%s", method, _loggable(path), type(error).__name__)
+            log.warning(
+                "eventory unreachable method=%s path=/%s error=%s", method, _loggable(path), type(error).__name__
+            )
             raise EventoryUnavailable() from None
         finally:
             observe_upstream(time.perf_counter() - started, self.metrics)
@@ -179,7 +216,7 @@ class Upstream:
         path = parts.path
         if self.base_path and not (path == self.base_path or path.startswith(self.base_path + "/")):
             return location
-        rest = path[len(self.base_path):].lstrip("/")
+        rest = path[len(self.base_path) :].lstrip("/")
         rewritten = f"{proxy_prefix}/{rest}"
         if parts.query:
             rewritten += f"?{parts.query}"
@@ -206,7 +243,7 @@ def stream_body(response: requests.Response) -> Iterator[bytes]:
             if not chunk:
                 break
             yield chunk
-    except Exception as error:
+    except (urllib3.exceptions.HTTPError, OSError) as error:
         count_upstream_error("broken_body", metrics)
         log.warning("eventory body broke off url_path=%s error=%s", urlsplit(response.url).path, type(error).__name__)
         raise EventoryBrokenBody("Eventory's answer broke off.") from None
