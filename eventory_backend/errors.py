@@ -91,14 +91,12 @@ def http_error_response(error: HTTPException):
     valid_methods = getattr(error, "valid_methods", None)
     if status == 405 and valid_methods:
         headers["Allow"] = ", ".join(sorted(valid_methods))
-    if isinstance(error, RateLimitExceeded):
-        headers["Retry-After"] = str(_seconds_until_reset())
-
     # Werkzeug's stock descriptions are paragraphs, Flask-Limiter's the limit itself ("3 per 1
     # minute"); any other description was written for the client.
     stock = default_exceptions.get(status)
     custom = error.description if stock is None or error.description != stock.description else None
     if isinstance(error, RateLimitExceeded):
+        headers["Retry-After"] = str(_seconds_until_reset())
         custom = None
     detail = data.get("message") or custom or DEFAULT_DETAILS.get(status) or error.name + "."
 
@@ -150,9 +148,12 @@ def _missing_token(_reason: str):
     return error_response(401, "Log in first: this route needs an Authorization: Bearer token.")
 
 
+INVALID_TOKEN = "The bearer token is not valid; log in again."  # noqa: S105 - a message, not a token
+
+
 @jwt.invalid_token_loader
 def _invalid_token(_reason: str):
-    return error_response(401, "The bearer token is not valid; log in again.")
+    return error_response(401, INVALID_TOKEN)
 
 
 @jwt.expired_token_loader
@@ -172,4 +173,4 @@ def _unknown_user(_header: dict, _payload: dict):
 
 @jwt.token_verification_failed_loader
 def _verification_failed(_header: dict, _payload: dict):
-    return error_response(401, "The bearer token is not valid; log in again.")
+    return error_response(401, INVALID_TOKEN)

@@ -56,9 +56,17 @@ def fake_eventory() -> Iterator[FakeEventory]:
 
 
 @pytest.fixture
-def eventory(fake_eventory) -> FakeEventory:
+def eventory(fake_eventory) -> Iterator[FakeEventory]:
+    """The shared fake, with empty counters and no added delays."""
     fake_eventory.reset()
-    return fake_eventory
+    fake_eventory.delay = fake_eventory.login_delay = 0.0
+    yield fake_eventory
+    fake_eventory.delay = fake_eventory.login_delay = 0.0
+
+
+@pytest.fixture
+def fake(eventory) -> FakeEventory:
+    return eventory
 
 
 @pytest.fixture

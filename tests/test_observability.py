@@ -72,15 +72,6 @@ def logs():
         logger.removeHandler(handler)
 
 
-@pytest.fixture
-def fake(eventory):
-    eventory.delay = 0.0
-    eventory.login_delay = 0.0
-    yield eventory
-    eventory.delay = 0.0
-    eventory.login_delay = 0.0
-
-
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -30,15 +30,6 @@ def save_login(live, headers, **fields) -> int:
 
 
 @pytest.fixture
-def fake(eventory):
-    eventory.delay = 0.0
-    eventory.login_delay = 0.0
-    yield eventory
-    eventory.delay = 0.0
-    eventory.login_delay = 0.0
-
-
-@pytest.fixture
 def ada(live, fake) -> dict:
     return account(live)
 

@@ -10,6 +10,9 @@ from ..instance import read_or_create
 KEY_FILE = "credentials.key"
 
 
+UNREADABLE = "A stored Eventory password could not be decrypted with the configured keys."
+
+
 class CredentialError(Exception):
     """A stored password could not be decrypted with any configured key."""
 
@@ -37,18 +40,14 @@ class CredentialCipher:
         try:
             return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError, ValueError):
-            raise CredentialError(
-                "A stored Eventory password could not be decrypted with the configured keys."
-            ) from None
+            raise CredentialError(UNREADABLE) from None
 
     def rotate(self, token: str) -> str:
         """The same plaintext, encrypted under the first key."""
         try:
             return self._fernet.rotate(token.encode("ascii")).decode("ascii")
         except (InvalidToken, UnicodeError, ValueError):
-            raise CredentialError(
-                "A stored Eventory password could not be decrypted with the configured keys."
-            ) from None
+            raise CredentialError(UNREADABLE) from None
 
 
 def init_app(app: Flask) -> None:
