@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import flask_smorest
 import marshmallow as ma
@@ -55,24 +56,35 @@ class Blueprint(flask_smorest.Blueprint):
     }
 
 
-class IdConverter(BaseConverter):
-    """A database id in a URL: ASCII digits only (not other scripts' digits, as \\d would allow).
+# Ids are INTEGER columns: 32 bits on PostgreSQL, so no row has a larger id on any database.
+MAX_ID = 2**31 - 1
+_DIGITS = re.compile(r"[0-9]{1,10}")
 
-    An id past the 64-bit range cannot exist; it becomes -1, which no row has, so it answers the
-    same 404 as any missing id (a converter that refused it would turn PUT and DELETE into 405s).
+
+def parse_id(text: str) -> int | None:
+    """A database id written in ASCII digits (not other scripts' digits, as \\d would allow), or None."""
+    if not _DIGITS.fullmatch(text) or int(text) > MAX_ID:
+        return None
+    return int(text)
+
+
+class IdConverter(BaseConverter):
+    """A database id in a URL.
+
+    An id no row can have becomes -1, so it answers the same 404 as any missing id (a converter
+    that refused it would turn PUT and DELETE into 405s, and the database would reject the number).
     """
 
     regex = r"[0-9]+"
     NO_ROW = -1
 
     def to_python(self, value: str) -> int:
-        if len(value) > 19 or int(value) > 2**63 - 1:
-            return self.NO_ROW
-        return int(value)
+        number = parse_id(value)
+        return self.NO_ROW if number is None else number
 
     @staticmethod
     def openapi_schema(_converter) -> dict:
-        return {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**63 - 1}
+        return {"type": "integer", "format": "int32", "minimum": 0, "maximum": MAX_ID}
 
     def to_url(self, value) -> str:
         return str(int(value))

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from flask_limiter.errors import RateLimitExceeded
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
@@ -123,6 +123,8 @@ def database_error_response(error: SQLAlchemyError):
     message = str(getattr(error, "orig", error)).lower()
     if isinstance(error, IntegrityError):
         return error_response(409, "This conflicts with data that already exists.")
+    if isinstance(error, DataError):
+        return error_response(400, "A value is outside what the database can store.")
     if isinstance(error, StaleDataError):
         return error_response(409, "Someone else changed this at the same moment; load it again and retry.")
     if "locked" in message or "busy" in message:

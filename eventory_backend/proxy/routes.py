@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from urllib.parse import unquote
 
 import marshmallow as ma
@@ -9,7 +8,7 @@ from flask_jwt_extended import current_user, verify_jwt_in_request
 from werkzeug.exceptions import NotFound, UnprocessableEntity
 
 from .. import limits
-from ..api import Blueprint
+from ..api import Blueprint, parse_id
 from ..forwarded import CHAIN, PEER
 from ..security import SECURITY, login_required
 from . import services
@@ -18,7 +17,6 @@ from .upstream import REPLAYABLE_BODY, REQUEST_HEADERS, Body, checked_path, resp
 blp = Blueprint("proxy", __name__, description="Eventory, relayed and brokered.")
 
 RELAY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-LOGIN_ID = re.compile(r"[0-9]{1,19}")
 
 
 class SessionSchema(ma.Schema):
@@ -66,9 +64,10 @@ RELAY_DOC = {
 
 
 def _login_id(value: str) -> int:
-    if not LOGIN_ID.fullmatch(value) or int(value) > 2**63 - 1:
+    login_id = parse_id(value)
+    if login_id is None:
         raise NotFound("No Eventory login with that id.")
-    return int(value)
+    return login_id
 
 
 def _forward_headers() -> dict[str, str]:
@@ -184,8 +183,8 @@ def _split_logins_parameter(query: str) -> tuple[str, list[int] | None]:
         if unquote(name) != "logins":
             kept.append(part)
             continue
-        ids = [item.strip() for item in unquote(value).split(",") if item.strip()]
-        if not ids or not all(LOGIN_ID.fullmatch(item) and int(item) <= 2**63 - 1 for item in ids):
+        ids = [parse_id(item.strip()) for item in unquote(value).split(",") if item.strip()]
+        if not ids or None in ids:
             raise UnprocessableEntity("logins must be a comma-separated list of login ids.")
-        login_ids = (login_ids or []) + [int(item) for item in ids]
+        login_ids = (login_ids or []) + [login_id for login_id in ids if login_id is not None]
     return "&".join(kept), login_ids
