@@ -1,0 +1,771 @@
+"""Benchmark of the Eventory proxy, run by hand from the repository root:
+
+    python bench/run.py            # about 2 minutes; see bench/README.md
+
+It starts the asyncio fake Eventory (bench/fake_eventory_async.py) and the backend exactly as
+production runs it (`python wsgi.py`, waitress, default thread count, a temporary instance folder
+and SQLite file), sets up an account and 10 Eventory logins through the backend's own API, drives
+load with `wrk`, and prints every figure beside its baseline measured in the same run, then a
+table of the issue's targets with PASS/FAIL. Exit status 0 when all pass, 1 otherwise.
+
+Linux only: the server's CPU time and memory are read from /proc/<pid>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import http.client
+import json
+import os
+import resource
+import secrets
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from hashlib import sha256
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+FAKE = BENCH / "fake_eventory_async.py"
+WRK_SCRIPT = BENCH / "wrk_report.lua"
+sys.path.insert(0, str(BENCH))
+from fake_eventory_async import expected_sha256  # noqa: E402
+
+MB = 1024 * 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+LOGINS = 10
+ACCOUNT = {"username": "bench-user", "password": "a long enough benchmark passphrase"}
+# Limits stay on, as in production, but this high the bench measures the relay, not 429s.
+RATELIMIT_PROXY = "1000000/minute"
+
+# Targets from issue 3, "Done when".
+RELAY_CPU_MS = 1.5
+RELAY_ADDED_P50_MS = 1.5
+SLOW_RATIO = {16: 0.9, 64: 0.8}
+RSS_GROWTH_MB = 32
+RSS_DRIFT_MB = 8
+FANOUT_MS = 350
+READ_CPU_MS = 1.5
+FAKE_MIN_RPS = 10_000  # "tens of thousands a second": below this the fake could be the bottleneck
+NOISY_CORES = 0.15  # other processes' mean CPU use above which the run is flagged as disturbed
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+class Server:
+    """A child process whose CPU time and memory the bench reads from /proc."""
+
+    def __init__(self, name: str, proc: subprocess.Popen, url: str, log: Path | None = None):
+        self.name, self.proc, self.url, self.log = name, proc, url, log
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def cpu_seconds(self) -> float:
+        """User + system time of every thread of the process."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()  # the name in parentheses may hold spaces
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(VmRSS, VmHWM) in MiB."""
+        values = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                values[name] = int(rest.split()[0]) / 1024
+        return values["VmRSS"], values["VmHWM"]
+
+    def reset_peak(self) -> bool:
+        """Reset VmHWM to the current RSS (Linux 4.0+), so a later peak belongs to what came after."""
+        try:
+            Path(f"/proc/{self.pid}/clear_refs").write_text("5")
+            return True
+        except OSError:
+            return False
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_fake(max_seconds: float) -> Server:
+    proc = subprocess.Popen(
+        [sys.executable, str(FAKE), "--port", "0", "--max-seconds", str(max_seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    server = Server("fake", proc, "")
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 15)
+    line = proc.stdout.readline() if ready else ""
+    if not line.startswith("PORT "):
+        server.stop()
+        raise RuntimeError("the fake Eventory did not start")
+    server.url = f"http://127.0.0.1:{int(line.split()[1])}"
+    return server
+
+
+def start_backend(workdir: Path, eventory_url: str, extra_env: dict[str, str] | None = None) -> Server:
+    port = free_port()
+    # Only what the bench sets: a developer's own BACKEND_* or .env must not change the figures.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("BACKEND_")}
+    env.update(
+        {
+            "PYTHON_DOTENV_DISABLED": "1",
+            "BACKEND_PORT": str(port),
+            "BACKEND_EVENTORY_URL": eventory_url,
+            "BACKEND_INSTANCE_PATH": str(workdir / "instance"),
+            "BACKEND_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+            "BACKEND_SECRET_KEY": secrets.token_urlsafe(48),
+            "BACKEND_CREDENTIALS_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),  # a Fernet key
+            "BACKEND_RATELIMIT_PROXY": RATELIMIT_PROXY,
+        }
+    )
+    env.update(extra_env or {})
+    log = workdir / "backend.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = Server("backend", proc, f"http://127.0.0.1:{port}", log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not server.alive():
+            break
+        with contextlib.suppress(OSError):
+            if call(server.url, "GET", "/auth/me").status == 401:
+                return server
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"the backend did not start; its log:\n{log.read_text()[-3000:]}")
+
+
+# --- one-off HTTP calls ---------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def call(
+    base: str,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 30,
+) -> Reply:
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return Reply(response.status, response.read())
+    finally:
+        conn.close()
+
+
+def call_json(base: str, method: str, path: str, payload: object, headers: dict[str, str] | None = None) -> Reply:
+    return call(
+        base,
+        method,
+        path,
+        body=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def call_form(base: str, path: str, form: dict[str, str]) -> Reply:
+    return call(
+        base, "POST", path, body=urlencode(form).encode(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+
+
+def expect(reply: Reply, status: int, what: str) -> Reply:
+    if reply.status != status:
+        raise RuntimeError(f"{what}: expected {status}, got {reply.status}: {reply.body[:300]!r}")
+    return reply
+
+
+def download(base: str, path: str, headers: dict[str, str]) -> tuple[str, int, float]:
+    """(SHA-256, bytes, seconds) of a GET, read in 1 MiB pieces so the bench stays small."""
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    started = time.perf_counter()
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"download {path}: status {response.status}")
+        digest, size = sha256(), 0
+        while chunk := response.read(MB):
+            digest.update(chunk)
+            size += len(chunk)
+        return digest.hexdigest(), size, time.perf_counter() - started
+    finally:
+        conn.close()
+
+
+# --- wrk ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """One wrk run; `cpu_ms` is the watched server's CPU per completed request."""
+
+    connections: int
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # socket errors (connect, read, write, timeout) plus non-2xx/3xx answers
+    cpu_ms: float | None = None
+    other_cores: float = 0.0  # CPU used meanwhile by processes that are not part of the bench
+
+
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine spent not idle, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+class Noise:
+    """CPU that neither the bench, wrk, the fake nor the backend used while we measured.
+
+    On a shared 2-core machine another process's load inflates every figure; printing it
+    tells a real regression from a busy neighbour.
+    """
+
+    servers: list[Server] = []
+    samples: list[float] = []  # other processes' CPU, in cores, one per measured wrk run
+    wait_budget = 0.0  # seconds the whole run may still spend waiting for a quiet machine
+
+    def __init__(self) -> None:
+        self.wall = time.monotonic()
+        self.busy = busy_cpu_seconds()
+        self.ours = self._ours()
+
+    @classmethod
+    def _ours(cls) -> float:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once waited for
+        return (
+            sum(server.cpu_seconds() for server in cls.servers if server.alive())
+            + time.process_time()
+            + children.ru_utime
+            + children.ru_stime
+        )
+
+    def cores(self, record: bool = True) -> float:
+        other = (busy_cpu_seconds() - self.busy) - (self._ours() - self.ours)
+        value = max(0.0, other / (time.monotonic() - self.wall))
+        if record:
+            Noise.samples.append(value)
+        return value
+
+    @classmethod
+    def settle(cls) -> None:
+        """Wait, within the run's budget, until other processes leave the CPUs alone."""
+        while cls.wait_budget > 0:
+            probe = cls()
+            time.sleep(0.3)
+            if probe.cores(record=False) <= NOISY_CORES:
+                return
+            cls.wait_budget -= 0.3
+
+
+def wrk(
+    url: str,
+    connections: int,
+    seconds: int,
+    headers: dict[str, str],
+    server: Server | None = None,
+    settle: bool = True,
+) -> Load:
+    # One wrk thread: on a 2-core machine every extra thread is CPU taken from the server.
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(WRK_SCRIPT), url]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if settle:
+        Noise.settle()
+    noise = Noise()
+    before = server.cpu_seconds() if server else 0.0
+    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    after = server.cpu_seconds() if server else 0.0
+    other = noise.cores()
+    if other > NOISY_CORES:
+        print(f"          (other processes used {other:.2f} cores during this run)", flush=True)
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {result.stdout[-500:]} {result.stderr[-500:]}")
+    data = json.loads(line[len("WRK_JSON ") :])
+    requests = data["requests"]
+    return Load(
+        connections=connections,
+        requests=requests,
+        rps=requests / (data["duration_us"] / 1e6),
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        errors=sum(data[kind] for kind in ("connect", "read", "write", "timeout", "status")),
+        cpu_ms=(after - before) * 1000 / requests if server and requests else None,
+        other_cores=other,
+    )
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    figure: str
+    measured: str
+    baseline: str
+    comparison: str
+    target: str = ""
+    ok: bool | None = None  # None: shown for context, no target
+
+
+class Report:
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.started = time.monotonic()
+
+    def step(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        verdict = "" if row.ok is None else ("PASS" if row.ok else "FAIL")
+        print(
+            f"          {row.figure}: {row.measured} | baseline {row.baseline} | {row.comparison} {verdict}", flush=True
+        )
+
+    def table(self) -> str:
+        header = ("figure", "through the backend", "baseline, same run", "ratio / added", "target", "result")
+        lines = [
+            (
+                r.figure,
+                r.measured,
+                r.baseline,
+                r.comparison,
+                r.target,
+                "" if r.ok is None else ("PASS" if r.ok else "FAIL"),
+            )
+            for r in self.rows
+        ]
+        widths = [max(len(str(col)) for col in column) for column in zip(header, *lines, strict=True)]
+        fmt = " | ".join(f"{{:<{w}}}" for w in widths)
+        rule = "-+-".join("-" * w for w in widths)
+        return "\n".join([fmt.format(*header), rule, *(fmt.format(*line) for line in lines)])
+
+
+def ms(value: float) -> str:
+    return f"{value:.2f} ms"
+
+
+def rps(value: float) -> str:
+    return f"{value:,.0f} req/s"
+
+
+# --- the figures ----------------------------------------------------------------------------
+
+
+@dataclass
+class Setup:
+    backend_auth: dict[str, str]  # Authorization for the backend
+    relay_headers: dict[str, str]  # backend token + client-held Eventory token
+    direct_headers: dict[str, str]  # the same Eventory token, straight to the fake
+    login_ids: list[int]
+    login_usernames: list[str]
+
+
+def set_up(backend: Server, fake: Server) -> Setup:
+    """An account and 10 saved Eventory logins, made through the backend's own API."""
+    expect(call_json(backend.url, "POST", "/auth/register", ACCOUNT), 201, "register")
+    token = expect(call_form(backend.url, "/auth/login", ACCOUNT), 200, "log in").json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    ids, usernames = [], []
+    for i in range(LOGINS):
+        login = {
+            "label": f"Bench org {i}",
+            "username": f"bench-org-{i}@example.com",
+            "password": f"eventory password {i}",
+            "color": f"#{(i * 0x1F3D5B) % 0xFFFFFF:06x}",
+        }
+        reply = expect(call_json(backend.url, "POST", "/logins", login, auth), 201, "save a login")
+        ids.append(reply.json()["id"])
+        usernames.append(login["username"])
+    eventory = expect(
+        call_form(fake.url, "/login-json", {"username": "direct@example.com", "password": "x"}),
+        200,
+        "sign in to the fake",
+    ).json()["access_token"]
+    relayed = call(
+        backend.url, "GET", "/eventory/jobs/list", headers={**auth, "X-Eventory-Authorization": f"Bearer {eventory}"}
+    )
+    direct = call(fake.url, "GET", "/jobs/list", headers={"Authorization": f"Bearer {eventory}"})
+    if (relayed.status, relayed.body) != (direct.status, direct.body) or direct.status != 200:
+        raise RuntimeError(f"the relay does not answer like the fake: {relayed.status} {relayed.body[:200]!r}")
+    return Setup(
+        backend_auth=auth,
+        relay_headers={**auth, "X-Eventory-Authorization": f"Bearer {eventory}"},
+        direct_headers={"Authorization": f"Bearer {eventory}"},
+        login_ids=ids,
+        login_usernames=usernames,
+    )
+
+
+def relay_cost(report: Report, backend: Server, fake: Server, s: Setup, seconds: int) -> None:
+    report.step(f"relay: GET /eventory/jobs/list against GET /jobs/list, concurrency 16 and 1 ({6 * seconds:.0f} s)")
+    direct_url, relay_url = f"{fake.url}/jobs/list", f"{backend.url}/eventory/jobs/list"
+    direct = wrk(direct_url, 16, seconds, s.direct_headers, fake)
+    # Shows the fake outpaces the backend by far, so the backend's figures are its own.
+    report.add(
+        Row(
+            "fake Eventory alone, c16",
+            rps(direct.rps),
+            "-",
+            f"{direct.errors} errors",
+            f">= {FAKE_MIN_RPS:,} req/s",
+            direct.rps >= FAKE_MIN_RPS and direct.errors == 0,
+        )
+    )
+    wrk(relay_url, 16, 1, s.relay_headers, settle=False)  # warm-up: fills the upstream connection pool
+    relayed = wrk(relay_url, 16, seconds, s.relay_headers, backend)
+    cpu = relayed.cpu_ms or 0.0
+    report.add(
+        Row(
+            "relay CPU/request, c16",
+            f"{ms(cpu)} ({rps(relayed.rps)})",
+            f"fake {ms(direct.cpu_ms or 0)} ({rps(direct.rps)})",
+            f"+{ms(cpu - (direct.cpu_ms or 0))}; {relayed.rps / direct.rps:.3f}x req/s; {relayed.errors} err",
+            f"<= {RELAY_CPU_MS} ms",
+            cpu <= RELAY_CPU_MS and relayed.errors == 0,
+        )
+    )
+
+    # Context, no target: the broker adds a database read and a Fernet decryption per call.
+    first_login = {**s.backend_auth, "X-Eventory-Login": str(s.login_ids[0])}
+    wrk(relay_url, 16, 1, first_login, settle=False)
+    brokered = wrk(relay_url, 16, seconds, first_login, backend)
+    report.add(
+        Row(
+            "brokered (X-Eventory-Login) CPU/req, c16",
+            f"{ms(brokered.cpu_ms or 0)} ({rps(brokered.rps)})",
+            f"client-held token {ms(cpu)}",
+            f"+{ms((brokered.cpu_ms or 0) - cpu)}; {brokered.errors} err",
+            "(context)",
+        )
+    )
+
+    direct1 = wrk(direct_url, 1, seconds, s.direct_headers)
+    relayed1 = wrk(relay_url, 1, seconds, s.relay_headers)
+    added = relayed1.p50_ms - direct1.p50_ms
+    report.add(
+        Row(
+            "relay p50 latency, c1",
+            f"{ms(relayed1.p50_ms)} (p99 {ms(relayed1.p99_ms)})",
+            f"{ms(direct1.p50_ms)} (p99 {ms(direct1.p99_ms)})",
+            f"+{ms(added)}",
+            f"<= +{RELAY_ADDED_P50_MS} ms",
+            added <= RELAY_ADDED_P50_MS and relayed1.errors == 0,
+        )
+    )
+
+
+def slow_upstream(report: Report, backend: Server, fake: Server, s: Setup, seconds: int) -> None:
+    report.step(f"relay with Eventory answering 50 ms late, concurrency 16 and 64 ({6 * seconds:.0f} s)")
+    query = "/jobs/list?delay_ms=50"
+    for connections, least in SLOW_RATIO.items():
+        direct = wrk(f"{fake.url}{query}", connections, seconds, s.direct_headers)
+        wrk(f"{backend.url}/eventory{query}", connections, 1, s.relay_headers, settle=False)
+        relayed = wrk(f"{backend.url}/eventory{query}", connections, seconds, s.relay_headers, backend)
+        ratio = relayed.rps / direct.rps
+        report.add(
+            Row(
+                f"relay req/s, Eventory +50 ms, c{connections}",
+                f"{rps(relayed.rps)} (p50 {ms(relayed.p50_ms)})",
+                f"{rps(direct.rps)} (p50 {ms(direct.p50_ms)})",
+                f"{ratio:.3f}x; CPU {ms(relayed.cpu_ms or 0)}/req; {relayed.errors} err",
+                f">= {least}x",
+                ratio >= least and relayed.errors == 0,
+            )
+        )
+
+
+@contextlib.contextmanager
+def rss_sampler(server: Server) -> Iterator[list[float]]:
+    """Highest VmRSS seen every 10 ms: a second opinion on VmHWM, which not every kernel resets."""
+    peak = [server.memory_mb()[0]]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError, KeyError):
+                peak[0] = max(peak[0], server.memory_mb()[0])
+            stop.wait(0.01)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def streaming(report: Report, backend: Server, fake: Server, s: Setup, size_mb: int, rounds: int) -> None:
+    report.step(f"streaming: {size_mb} MB straight from the fake, then {rounds} times through the relay")
+    size = size_mb * 1000 * 1000
+    path = f"/download?size={size}"
+    direct_sha, direct_bytes, direct_s = download(fake.url, path, s.direct_headers)
+    rss_before, _ = backend.memory_mb()
+    reset = backend.reset_peak()
+    with rss_sampler(backend) as sampled:
+        relay_sha, relay_bytes, relay_s = download(backend.url, f"/eventory{path}", s.relay_headers)
+    rss_first, hwm = backend.memory_mb()
+    peak = max(sampled[0], hwm if reset else 0.0)
+    growth = peak - rss_before
+    same = relay_sha == direct_sha == expected_sha256(size) and relay_bytes == direct_bytes == size
+    relay_text = f"sha256 {relay_sha[:12]}…, {size / MB / relay_s:,.0f} MiB/s"
+    report.add(
+        Row(
+            f"{size_mb} MB download through relay",
+            relay_text,
+            f"sha256 {direct_sha[:12]}…, {size / MB / direct_s:,.0f} MiB/s",
+            "identical" if same else "DIFFERENT",
+            "same SHA-256",
+            same,
+        )
+    )
+    report.add(
+        Row(
+            "server peak RSS growth, 1st download",
+            f"{growth:+.1f} MB (peak {peak:.1f} MB)",
+            f"RSS before {rss_before:.1f} MB",
+            "",
+            f"<= {RSS_GROWTH_MB} MB",
+            growth <= RSS_GROWTH_MB,
+        )
+    )
+    all_same = True
+    for _ in range(rounds - 1):
+        sha, got, _ = download(backend.url, f"/eventory{path}", s.relay_headers)
+        all_same &= sha == direct_sha and got == size
+    rss_last, _ = backend.memory_mb()
+    drift = rss_last - rss_first
+    report.add(
+        Row(
+            f"server RSS after {rounds} downloads",
+            f"{rss_last:.1f} MB",
+            f"after the 1st {rss_first:.1f} MB",
+            f"{drift:+.1f} MB{'' if all_same else '; a later download DIFFERED'}",
+            f"within {RSS_DRIFT_MB} MB",
+            abs(drift) <= RSS_DRIFT_MB and all_same,
+        )
+    )
+
+
+def fan_out(report: Report, backend: Server, fake: Server, s: Setup, calls: int) -> None:
+    report.step(f"fan-out: {LOGINS} logins, Eventory answering 200 ms late for each")
+    query = "jobs/list?delay_ms=200"
+    tokens = [
+        expect(call_form(fake.url, "/login-json", {"username": name, "password": "x"}), 200, "sign in").json()[
+            "access_token"
+        ]
+        for name in s.login_usernames
+    ]
+    started = time.perf_counter()
+    for token in tokens:
+        expect(call(fake.url, "GET", f"/{query}", headers={"Authorization": f"Bearer {token}"}), 200, "direct call")
+    sequential_ms = (time.perf_counter() - started) * 1000
+
+    timings, problems = [], []
+    for _ in range(1 + calls):  # the first call also signs the 10 logins in (cold token cache)
+        started = time.perf_counter()
+        reply = call(backend.url, "GET", f"/multisite/{query}", headers=s.backend_auth)
+        timings.append((time.perf_counter() - started) * 1000)
+        results = reply.json().get("results", []) if reply.status == 200 else []
+        if (
+            reply.status != 200
+            or len(results) != LOGINS
+            or any(r["status"] != 200 or r["error"] or not isinstance(r["data"], list) for r in results)
+        ):
+            problems.append(f"status {reply.status}: {reply.body[:200]!r}")
+    worst = max(timings)
+    report.add(
+        Row(
+            f"fan-out /multisite/jobs/list, {LOGINS} x 200 ms",
+            f"worst {worst:.0f} ms (cold {timings[0]:.0f}, median {statistics.median(timings[1:]):.0f})",
+            f"{sequential_ms:.0f} ms, {LOGINS} direct calls in a row",
+            f"{sequential_ms / worst:.1f}x faster; {len(problems)} bad answers",
+            f"<= {FANOUT_MS} ms",
+            worst <= FANOUT_MS and not problems,
+        )
+    )
+    for problem in problems[:3]:
+        print(f"          fan-out problem: {problem}")
+
+
+def reads(report: Report, backend: Server, fake: Server, s: Setup, seconds: int) -> None:
+    report.step(f"reads: /auth/me and /logins ({LOGINS} logins) at c1, c16, c64 ({9 * seconds:.0f} s)")
+    # Baseline: the fake's user-info, the same kind of small authenticated JSON read, without the backend.
+    baselines = {c: wrk(f"{fake.url}/user-info", c, seconds, s.direct_headers) for c in (1, 16, 64)}
+    for path in ("/auth/me", "/logins"):
+        for connections in (1, 16, 64):
+            load = wrk(f"{backend.url}{path}", connections, seconds, s.backend_auth, backend)
+            base = baselines[connections]
+            cpu = load.cpu_ms or 0.0
+            report.add(
+                Row(
+                    f"GET {path}, c{connections}",
+                    f"CPU {ms(cpu)}/req; {rps(load.rps)}, p50 {ms(load.p50_ms)}, p99 {ms(load.p99_ms)}",
+                    f"user-info {rps(base.rps)}, p50 {ms(base.p50_ms)}",
+                    f"{load.rps / base.rps:.3f}x; +{ms(load.p50_ms - base.p50_ms)} p50; {load.errors} err",
+                    f"<= {READ_CPU_MS} ms, 0 err",
+                    cpu <= READ_CPU_MS and load.errors == 0,
+                )
+            )
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def describe_checkout() -> str:
+    """The commit measured, and whether the working tree differs from it."""
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=10)
+        return result.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench")
+    return commit + (" + uncommitted changes" if dirty else "")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the Eventory proxy against an asyncio fake Eventory.")
+    # wrk takes whole seconds only.
+    parser.add_argument("--seconds", type=int, default=4, help="length of each wrk run, whole seconds (default 4)")
+    parser.add_argument("--download-mb", type=int, default=200, help="size of the streamed download (default 200)")
+    parser.add_argument(
+        "--backend-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the backend, for experiments (e.g. BACKEND_THREADS=32)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60,
+        metavar="SECONDS",
+        help="at most this long in all, wait for other processes to leave the CPUs alone "
+        "before each measurement (default 60)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (backend log, database)")
+    args = parser.parse_args()
+
+    if sys.platform != "linux":
+        sys.exit("bench/run.py reads /proc to measure the server; run it on Linux.")
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed; on Debian/Ubuntu: apt-get install -y wrk")
+    extra_env = dict(item.split("=", 1) for item in args.backend_env)
+    Noise.wait_budget = args.quiet_wait
+    # SIGTERM, and SIGINT even where a shell started us ignoring it, clean up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    report = Report()
+    workdir = Path(tempfile.mkdtemp(prefix="eventory-bench-"))
+    servers = Noise.servers
+    try:
+        fake = start_fake(max_seconds=900)
+        servers.append(fake)
+        backend = start_backend(workdir, fake.url, extra_env)
+        servers.append(backend)
+        wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split()[1]
+        report.step(
+            f"checkout {describe_checkout()}; {os.cpu_count()} CPUs, load average "
+            f"{os.getloadavg()[0]:.2f}; wrk {wrk_version}; python {sys.version.split()[0]}"
+            + (f"; backend env {extra_env}" if extra_env else "")
+        )
+        report.step(f"fake Eventory {fake.url} (pid {fake.pid}); backend {backend.url} (pid {backend.pid})")
+        setup = set_up(backend, fake)
+        relay_cost(report, backend, fake, setup, args.seconds)
+        slow_upstream(report, backend, fake, setup, args.seconds)
+        streaming(report, backend, fake, setup, args.download_mb, rounds=5)
+        fan_out(report, backend, fake, setup, calls=5)
+        reads(report, backend, fake, setup, max(2, args.seconds - 1))
+        if not backend.alive():
+            raise RuntimeError("the backend died during the run")
+        queued = backend.log.read_text(errors="replace").count("Task queue depth") if backend.log else 0
+        report.step(
+            f"done; waitress logged 'Task queue depth' (all threads busy) {queued} times"
+            + (f"; backend log {backend.log}" if args.keep else "")
+        )
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    print(report.table())
+    failed = [row.figure for row in report.rows if row.ok is False]
+    print(
+        f"\n{len(failed)} of {sum(row.ok is not None for row in report.rows)} targets failed"
+        + (": " + "; ".join(failed) if failed else "")
+    )
+    if Noise.samples:
+        mean, worst = statistics.mean(Noise.samples), max(Noise.samples)
+        print(
+            f"other processes used {mean:.2f} CPU cores on average during the load runs (worst {worst:.2f})"
+            + (
+                "; the machine was not quiet, so CPU and latency figures are inflated: run again when it is"
+                if mean > NOISY_CORES
+                else ""
+            )
+        )
+    if args.json:
+        args.json.write_text(json.dumps([asdict(row) for row in report.rows], indent=2))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
