@@ -116,7 +116,7 @@ class Config:
     BCRYPT_LOG_ROUNDS = 12
 
     JSON_SORT_KEYS = False
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
 
     API_TITLE = "Eventory multisite backend"
     API_VERSION = "1.0.0"

@@ -149,6 +149,8 @@ def start_backend(workdir: Path, eventory_url: str, extra_env: dict[str, str] | 
             "BACKEND_SECRET_KEY": secrets.token_urlsafe(48),
             "BACKEND_CREDENTIALS_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),  # a Fernet key
             "BACKEND_RATELIMIT_PROXY": RATELIMIT_PROXY,
+            # As deploy/eventory-backend.service runs it: glibc keeps one arena per thread otherwise.
+            "MALLOC_ARENA_MAX": "2",
         }
     )
     env.update(extra_env or {})

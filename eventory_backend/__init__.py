@@ -91,6 +91,9 @@ def _derive_settings(app: Flask) -> None:
     # Bound parameters (hashes, ciphertexts) must never reach an error message or a log.
     engine_options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     engine_options.setdefault("hide_parameters", True)
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A server's connections can drop (restart, idle timeout); a SQLite file's cannot.
+        engine_options.setdefault("pool_pre_ping", True)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options
 
     key = app.config.get("SECRET_KEY")

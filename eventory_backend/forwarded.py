@@ -56,4 +56,6 @@ def waitress_options(config) -> dict:
         "threads": config["THREADS"],
         "ident": "eventory-backend",
         "clear_untrusted_proxy_headers": False,
+        # The relay streams; waitress need not queue 16 MiB per response (and keep it) to do so.
+        "outbuf_high_watermark": 1024 * 1024,
     }

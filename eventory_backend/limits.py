@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from flask import current_app, request
-from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt import PyJWTError
 
 from .extensions import limiter
+from .security import verified_claims
 
 
 def client_address() -> str:
@@ -28,11 +26,7 @@ def login_username() -> str:
 
 def current_user_or_address() -> str:
     """The verified user, or the address for anonymous (public relay) calls."""
-    try:
-        verify_jwt_in_request(optional=True)
-        identity = get_jwt_identity()
-    except (JWTExtendedException, PyJWTError):  # the view itself answers a bad token with its 401
-        identity = None
+    identity = verified_claims(optional=True).get("sub")
     return f"user:{identity}" if identity else f"address:{client_address()}"
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask_jwt_extended import jwt_required
+from flask import g
+from flask_jwt_extended import get_jwt, jwt_required, verify_jwt_in_request
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import PyJWTError
 
 from .api import Blueprint
 from .extensions import db, jwt
@@ -18,7 +21,30 @@ def _load_user(_header: dict, payload: dict):
         user_id = int(payload["sub"])
     except (KeyError, TypeError, ValueError):
         return None
+    checked = g.get("token_user")  # loaded by the revocation check of this same request
+    if checked is not None and checked.id == user_id:
+        return checked
     return db.session.get(User, user_id)
+
+
+def verified_claims(optional: bool = False) -> dict:
+    """This request's verified token claims, verifying (signature, expiry, revocation, user) only
+    once per request: the rate limiter's key and the view both ask. Empty when `optional` and
+    there is no valid token."""
+    try:
+        claims = get_jwt()
+    except RuntimeError:  # not verified yet in this request
+        claims = {}
+    if claims:
+        return claims
+    if optional:
+        try:
+            verify_jwt_in_request(optional=True)
+        except (JWTExtendedException, PyJWTError):
+            return {}  # the view answers a bad token with its own 401
+        return get_jwt()
+    verify_jwt_in_request()
+    return get_jwt()
 
 
 def login_required(view):

@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import cast
 
-from flask import current_app
+from flask import current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import CursorResult, delete, update
+from sqlalchemy import CursorResult, delete, select, update
 from werkzeug.exceptions import Unauthorized
 
 from ..db_types import utcnow
@@ -85,17 +85,20 @@ def _forget_expired() -> None:
 
 @jwt.token_in_blocklist_loader
 def _is_revoked(_header: dict, payload: dict) -> bool:
+    """One query on every authenticated request: the user (kept in the session's identity map
+    for the user lookup that follows), its token generation, the family and the jti."""
     try:
-        user = db.session.get(User, int(payload["sub"]))
+        user_id = int(payload["sub"])
     except (KeyError, TypeError, ValueError):
         return True
-    if user is None:
+    family_revoked = select(TokenFamily.revoked).where(TokenFamily.id == payload.get("fam")).scalar_subquery()
+    jti_revoked = select(RevokedToken.jti).where(RevokedToken.jti == payload.get("jti")).exists()
+    row = db.session.execute(select(User, family_revoked, jti_revoked).where(User.id == user_id)).one_or_none()
+    if row is None:
         return False  # the user lookup answers "the account no longer exists"
-    if payload.get("gen") != user.token_generation:
+    user, family_is_revoked, jti_is_revoked = row
+    g.token_user = user  # the identity map holds it only weakly; the user lookup takes it from here
+    if payload.get("gen") != user.token_generation or jti_is_revoked:
         return True
-    family_id = payload.get("fam")
-    if family_id is not None:
-        family = db.session.get(TokenFamily, family_id)
-        if family is None or family.revoked:
-            return True
-    return db.session.get(RevokedToken, payload["jti"]) is not None
+    # A token with a family whose row is gone (expired, or its user deleted) is over too.
+    return payload.get("fam") is not None and (family_is_revoked is None or bool(family_is_revoked))

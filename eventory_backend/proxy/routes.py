@@ -4,13 +4,13 @@ from urllib.parse import unquote
 
 import marshmallow as ma
 from flask import Response, current_app, request
-from flask_jwt_extended import current_user, verify_jwt_in_request
+from flask_jwt_extended import current_user
 from werkzeug.exceptions import NotFound, UnprocessableEntity
 
 from .. import limits
 from ..api import Blueprint, parse_id
 from ..forwarded import CHAIN, PEER
-from ..security import SECURITY, login_required
+from ..security import SECURITY, login_required, verified_claims
 from . import services
 from .upstream import REPLAYABLE_BODY, REQUEST_HEADERS, Body, checked_path, response_headers, started_body, upstream
 
@@ -115,7 +115,7 @@ def relay(path: str):
         if "Authorization" in request.headers:
             headers["Authorization"] = request.headers["Authorization"]
     else:
-        verify_jwt_in_request()
+        verified_claims()
         if login_header is not None:
             credentials = services.credentials_for(current_user.id, _login_id(login_header.strip()))
         elif client_token is not None:
