@@ -72,7 +72,6 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "METRICS": ("METRICS", _bool),
     "LOG_LEVEL": ("LOG_LEVEL", _str),
     "AUTO_MIGRATE": ("AUTO_MIGRATE", _bool),
-    "BCRYPT_LOG_ROUNDS": ("BCRYPT_LOG_ROUNDS", _int),
 }
 
 

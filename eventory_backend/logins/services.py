@@ -79,13 +79,18 @@ def set_organisation(owner_id: int, login_id: int, organisation: str) -> None:
 def with_password(login: EventoryLogin) -> dict:
     """The login's fields and its decrypted password (None when the keys cannot read it)."""
     fields = {column.key: getattr(login, column.key) for column in EventoryLogin.__table__.columns}
-    try:
-        fields["password"] = stored_password(login)
-    except CredentialError:
-        log.error("stored password unreadable login_id=%s", login.id)
-        fields["password"] = None
+    fields["password"] = readable_password(login)
     return fields
 
 
 def stored_password(login: EventoryLogin) -> str:
     return cipher().decrypt(login.password_encrypted)
+
+
+def readable_password(login: EventoryLogin) -> str | None:
+    """The decrypted password, or None (logged by id, never by value) when no key can read it."""
+    try:
+        return stored_password(login)
+    except CredentialError:
+        log.error("stored password unreadable login_id=%s", login.id)
+        return None

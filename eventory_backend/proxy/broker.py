@@ -84,12 +84,6 @@ class TokenCache:
             self._tokens.pop(login_id, None)
             self._generations[login_id] = self._generations.get(login_id, 0) + 1
 
-    def clear(self) -> None:
-        with self._lock:
-            for login_id in list(self._tokens):
-                self._tokens.pop(login_id)
-                self._generations[login_id] = self._generations.get(login_id, 0) + 1
-
 
 @counts_sign_ins(rejected=EventoryRejectedLogin)
 def sign_in(upstream: Upstream, credentials: Credentials) -> str:

@@ -17,7 +17,6 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from ..extensions import db
 from ..logins import services as logins
-from ..logins.crypto import CredentialError
 from .broker import Credentials, TokenCache, token_cache
 from .upstream import Body, EventoryUnavailable, Upstream, upstream
 
@@ -34,11 +33,9 @@ class StoredPasswordUnreadable(HTTPException):
 def credentials_for(owner_id: int, login_id: int) -> Credentials:
     """The owner's login, decrypted; 404 for another user's or a missing id."""
     login = logins.get_login(owner_id, login_id)
-    try:
-        password = logins.stored_password(login)
-    except CredentialError:
-        log.error("stored password unreadable login_id=%s", login.id)
-        raise StoredPasswordUnreadable() from None
+    password = logins.readable_password(login)
+    if password is None:
+        raise StoredPasswordUnreadable()
     return Credentials(login.id, login.username, password)
 
 
@@ -178,11 +175,11 @@ def fan_out(
     entries = []
     for login in owned:
         entry = FanOutEntry(login.id, login.label, login.organisation, login.color)
-        try:
-            entry.credentials = Credentials(login.id, login.username, logins.stored_password(login))
-        except CredentialError:
-            log.error("stored password unreadable login_id=%s", login.id)
+        password = logins.readable_password(login)
+        if password is None:
             entry.error = StoredPasswordUnreadable.description
+        else:
+            entry.credentials = Credentials(login.id, login.username, password)
         entries.append(entry)
     release_database()
 
