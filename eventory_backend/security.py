@@ -8,23 +8,19 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 
 from .api import Blueprint
-from .extensions import db, jwt
+from .extensions import jwt
 
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"OAuth2PasswordBearer": []}]
 
 
 @jwt.user_lookup_loader
 def _load_user(_header: dict, payload: dict):
-    from .auth.models import User  # auth's routes use this module
-
-    try:
-        user_id = int(payload["sub"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    checked = g.get("token_user")  # loaded by the revocation check of this same request
-    if checked is not None and checked.id == user_id:
-        return checked
-    return db.session.get(User, user_id)
+    """`current_user`: the account the revocation check of this same request read (None when the
+    account no longer exists, which answers 401)."""
+    account = g.get("token_account")
+    if account is not None and str(account.id) == str(payload.get("sub")):
+        return account
+    return None
 
 
 def verified_claims(optional: bool = False) -> dict:

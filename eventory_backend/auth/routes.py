@@ -69,7 +69,7 @@ def logout():
 @blp.response(204)
 def logout_all():
     """End every token of this account, on every device."""
-    tokens.revoke_all(current_user)
+    tokens.revoke_all(services.account(current_user.id))
 
 
 @blp.get("/me")
@@ -87,8 +87,9 @@ def me():
 @blp.response(204)
 def delete_me(fields):
     """Delete this account, its Eventory logins and all its tokens (asks for the password)."""
-    services.verify_password(current_user, fields["password"])
-    services.delete_account(current_user)
+    user = services.account(current_user.id)
+    services.verify_password(user, fields["password"])
+    services.delete_account(user)
 
 
 @blp.put("/password")
@@ -98,4 +99,5 @@ def delete_me(fields):
 @blp.response(200, TokenSchema)
 def change_password(fields):
     """Change the password; every other token ends and this call returns a fresh pair."""
-    return services.change_password(current_user, fields["current_password"], fields["new_password"])
+    user = services.account(current_user.id)
+    return services.change_password(user, fields["current_password"], fields["new_password"])

@@ -60,6 +60,14 @@ def register_user(username: str, password: str) -> User:
     return user
 
 
+def account(user_id: int) -> User:
+    """The row of the signed-in account, for views that change it."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise Unauthorized("The account for this token no longer exists; log in again.")
+    return user
+
+
 def find_user(username: str) -> User | None:
     return db.session.execute(db.select(User).filter_by(username_key=username_key(username))).scalar_one_or_none()
 

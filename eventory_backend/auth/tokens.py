@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
 from flask import current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, bindparam, delete, select, update
 from werkzeug.exceptions import Unauthorized
 
 from ..db_types import utcnow
@@ -16,7 +17,7 @@ from ..extensions import db, jwt
 from .models import RefreshToken, RevokedToken, TokenFamily, User
 
 
-def issue_tokens(user: User, family_id: str | None = None) -> dict:
+def issue_tokens(user: User | Account, family_id: str | None = None) -> dict:
     """A new access token and refresh token; a new family unless rotating within one."""
     config = current_app.config
     refresh_expires = config["JWT_REFRESH_TOKEN_EXPIRES"]
@@ -45,7 +46,7 @@ def issue_tokens(user: User, family_id: str | None = None) -> dict:
     }
 
 
-def rotate(user: User, payload: dict) -> dict:
+def rotate(user: User | Account, payload: dict) -> dict:
     """Trade a refresh token for a new pair. A refresh token presented twice ends its whole family."""
     result = db.session.execute(
         update(RefreshToken).where(RefreshToken.jti == payload["jti"], RefreshToken.used.is_(False)).values(used=True)
@@ -83,22 +84,45 @@ def _forget_expired() -> None:
     db.session.execute(delete(TokenFamily).where(TokenFamily.expires_at < now))
 
 
+@dataclass(frozen=True)
+class Account:
+    """Who a verified token belongs to, read by the revocation check. Views that change the
+    account load the `User` row themselves (`services.account`)."""
+
+    id: int
+    username: str
+    created_at: datetime
+    token_generation: int
+
+
+# Built once: the user, the family's revoked flag and whether the jti is revoked, in one round trip.
+_REVOCATION_CHECK = select(
+    User.id,
+    User.username,
+    User.created_at,
+    User.token_generation,
+    select(TokenFamily.revoked).where(TokenFamily.id == bindparam("family")).scalar_subquery(),
+    select(RevokedToken.jti).where(RevokedToken.jti == bindparam("jti")).exists(),
+).where(User.id == bindparam("user_id"))
+
+
 @jwt.token_in_blocklist_loader
 def _is_revoked(_header: dict, payload: dict) -> bool:
-    """One query on every authenticated request: the user (kept in the session's identity map
-    for the user lookup that follows), its token generation, the family and the jti."""
+    """One query on every authenticated request, on a connection held only for that query (a
+    relayed request then waits on Eventory without one)."""
     try:
         user_id = int(payload["sub"])
     except (KeyError, TypeError, ValueError):
         return True
-    family_revoked = select(TokenFamily.revoked).where(TokenFamily.id == payload.get("fam")).scalar_subquery()
-    jti_revoked = select(RevokedToken.jti).where(RevokedToken.jti == payload.get("jti")).exists()
-    row = db.session.execute(select(User, family_revoked, jti_revoked).where(User.id == user_id)).one_or_none()
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            _REVOCATION_CHECK, {"user_id": user_id, "family": payload.get("fam"), "jti": payload.get("jti")}
+        ).one_or_none()
     if row is None:
         return False  # the user lookup answers "the account no longer exists"
-    user, family_is_revoked, jti_is_revoked = row
-    g.token_user = user  # the identity map holds it only weakly; the user lookup takes it from here
-    if payload.get("gen") != user.token_generation or jti_is_revoked:
+    *account, family_is_revoked, jti_is_revoked = row
+    g.token_account = Account(*account)  # the user lookup of this same request takes it from here
+    if payload.get("gen") != g.token_account.token_generation or jti_is_revoked:
         return True
     # A token with a family whose row is gone (expired, or its user deleted) is over too.
     return payload.get("fam") is not None and (family_is_revoked is None or bool(family_is_revoked))
