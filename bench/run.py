@@ -135,7 +135,9 @@ def start_fake(max_seconds: float) -> Server:
     return server
 
 
-def start_backend(workdir: Path, eventory_url: str, extra_env: dict[str, str] | None = None) -> Server:
+def start_backend(
+    workdir: Path, eventory_url: str, extra_env: dict[str, str] | None = None, cpus: set[int] | None = None
+) -> Server:
     port = free_port()
     # Only what the bench sets: a developer's own BACKEND_* or .env must not change the figures.
     env = {name: value for name, value in os.environ.items() if not name.startswith("BACKEND_")}
@@ -156,7 +158,15 @@ def start_backend(workdir: Path, eventory_url: str, extra_env: dict[str, str] | 
     env.update(extra_env or {})
     log = workdir / "backend.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "wsgi.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # As the unit's CPUAffinity= does: one core, so the GIL is never handed across cores.
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
     server = Server("backend", proc, f"http://127.0.0.1:{port}", log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -699,6 +709,13 @@ def main() -> int:
         help="at most this long in all, wait for other processes to leave the CPUs alone "
         "before each measurement (default 60)",
     )
+    parser.add_argument(
+        "--backend-cpus",
+        default="last",
+        metavar="LIST",
+        help="CPUs the backend may run on, as deploy/eventory-backend.service pins it: 'last' (default: "
+        "the last CPU), a comma-separated list such as 0,1, or 'all' (not pinned, for comparison)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (backend log, database)")
     args = parser.parse_args()
@@ -708,6 +725,13 @@ def main() -> int:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed; on Debian/Ubuntu: apt-get install -y wrk")
     extra_env = dict(item.split("=", 1) for item in args.backend_env)
+    available = sorted(os.sched_getaffinity(0))
+    if args.backend_cpus == "all":
+        backend_cpus = None
+    elif args.backend_cpus == "last":
+        backend_cpus = {available[-1]}
+    else:
+        backend_cpus = {int(cpu) for cpu in args.backend_cpus.split(",")}
     Noise.wait_budget = args.quiet_wait
     # SIGTERM, and SIGINT even where a shell started us ignoring it, clean up like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -719,12 +743,13 @@ def main() -> int:
     try:
         fake = start_fake(max_seconds=900)
         servers.append(fake)
-        backend = start_backend(workdir, fake.url, extra_env)
+        backend = start_backend(workdir, fake.url, extra_env, backend_cpus)
         servers.append(backend)
         wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.split()[1]
         report.step(
             f"checkout {describe_checkout()}; {os.cpu_count()} CPUs, load average "
             f"{os.getloadavg()[0]:.2f}; wrk {wrk_version}; python {sys.version.split()[0]}"
+            + f"; backend on CPUs {sorted(backend_cpus) if backend_cpus else 'all'}"
             + (f"; backend env {extra_env}" if extra_env else "")
         )
         report.step(f"fake Eventory {fake.url} (pid {fake.pid}); backend {backend.url} (pid {backend.pid})")
