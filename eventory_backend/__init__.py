@@ -9,6 +9,7 @@ from typing import Any
 
 import flask_migrate
 from flask import Flask, request, send_from_directory
+from flask.sessions import SessionInterface
 from swagger_ui_bundle import swagger_ui_path
 
 from config import Config, from_environ
@@ -28,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     overrides = dict(config or {})
     instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("BACKEND_INSTANCE_PATH") or None
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    app.session_interface = NoCookieSessions()
     app.config.from_object(Config)
     app.config.update(from_environ())
     app.config.update(overrides)
@@ -111,6 +113,16 @@ def _derive_settings(app: Flask) -> None:
     app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(minutes=app.config["ACCESS_TOKEN_EXPIRE_MINUTES"])
     app.config["JWT_REFRESH_TOKEN_EXPIRES"] = timedelta(days=app.config["REFRESH_TOKEN_EXPIRE_DAYS"])
     app.config["JWT_TOKEN_LOCATION"] = ["headers"]
+
+
+class NoCookieSessions(SessionInterface):
+    """Bearer tokens only: no cookie session is read or signed on any request."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
 
 
 NO_STORE_PREFIXES = ("/auth", "/logins")

@@ -49,6 +49,20 @@ def test_add_list_edit_delete(client, auth_headers):
     assert client.delete(f"/logins/{created['id']}", headers=auth_headers).status_code == 404
 
 
+def test_list_shows_each_login_as_get_shows_it(client, auth_headers):
+    """GET /logins builds its answer without the schema; it must still say what GET /logins/<id>
+    (the schema's dump) says, field for field, timestamps included, and in the order saved."""
+    first = add(client, auth_headers)
+    second = add(client, auth_headers, label="Org Two", color="#00ff00")
+    client.put(f"/logins/{second['id']}", json={"label": "Org Two, renamed"}, headers=auth_headers)
+    listed = client.get("/logins", headers=auth_headers)
+    assert listed.status_code == 200 and listed.content_type == "application/json"
+    one_by_one = [client.get(f"/logins/{login['id']}", headers=auth_headers).json for login in (first, second)]
+    assert listed.json == one_by_one
+    assert listed.json[1]["label"] == "Org Two, renamed"
+    assert listed.json[1]["updated_at"] != listed.json[1]["created_at"]
+
+
 def test_colour_defaults_to_the_frontends_blue(client, auth_headers):
     fields = {key: value for key, value in EVENTORY_LOGIN.items() if key != "color"}
     assert client.post("/logins", json=fields, headers=auth_headers).json["color"] == "#1976d2"
