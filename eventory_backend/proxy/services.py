@@ -40,8 +40,10 @@ def credentials_for(owner_id: int, login_id: int) -> Credentials:
 
 
 def release_database() -> None:
-    """Give the connection back to the pool before waiting on Eventory."""
-    db.session.close()
+    """Give the connection back to the pool before waiting on Eventory (a request that never
+    opened a session, such as a relay with a client-held token, has nothing to give back)."""
+    if db.session.registry.has():
+        db.session.close()
 
 
 def relay(
