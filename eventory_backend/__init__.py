@@ -113,6 +113,8 @@ def _derive_settings(app: Flask) -> None:
     app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(minutes=app.config["ACCESS_TOKEN_EXPIRE_MINUTES"])
     app.config["JWT_REFRESH_TOKEN_EXPIRES"] = timedelta(days=app.config["REFRESH_TOKEN_EXPIRE_DAYS"])
     app.config["JWT_TOKEN_LOCATION"] = ["headers"]
+    # Bearer headers only: no cookie, so no CSRF claim to carry (and verify) in every token.
+    app.config["JWT_COOKIE_CSRF_PROTECT"] = False
 
 
 class NoCookieSessions(SessionInterface):

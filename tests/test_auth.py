@@ -7,6 +7,7 @@ import threading
 import time
 from contextlib import closing
 
+import jwt
 import pytest
 
 from .conftest import ADA, register_and_login
@@ -103,6 +104,15 @@ def test_password_is_hashed_with_bcrypt_never_stored_in_clear(app, client, datab
             (stored,) = connection.execute("SELECT password_hash FROM users").fetchone()
         assert stored.startswith("$2b$04$")
         assert ADA["password"] not in stored
+
+
+def test_an_access_token_carries_only_what_its_checks_need(client):
+    """Readable by anyone who holds it, so no username or other personal data; and, being a bearer
+    header rather than a cookie, no CSRF value (which would only lengthen every request)."""
+    token = register_and_login(client, ADA)["Authorization"].removeprefix("Bearer ")
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert set(claims) == {"sub", "type", "fresh", "jti", "iat", "nbf", "exp", "gen", "fam"}
+    assert claims["type"] == "access" and claims["sub"].isdigit()
 
 
 def test_me_needs_a_token(client):
