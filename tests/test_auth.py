@@ -10,7 +10,7 @@ from contextlib import closing
 import jwt
 import pytest
 
-from .conftest import ADA, register_and_login
+from .conftest import ADA, EVENTORY_LOGIN, register_and_login
 
 ORIGIN = {"Origin": "https://multisite.example"}
 
@@ -113,6 +113,18 @@ def test_an_access_token_carries_only_what_its_checks_need(client):
     claims = jwt.decode(token, options={"verify_signature": False})
     assert set(claims) == {"sub", "type", "fresh", "jti", "iat", "nbf", "exp", "gen", "fam"}
     assert claims["type"] == "access" and claims["sub"].isdigit()
+
+
+def test_timestamps_are_utc_whatever_the_database_servers_time_zone(make_app, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only a database server has a time zone of its own (the PostgreSQL run covers this)")
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": "-c TimeZone=Europe/Stockholm"}})
+    client = app.test_client()
+    headers = register_and_login(client, ADA)
+    assert client.get("/auth/me", headers=headers).json["created_at"].endswith("+00:00")
+    saved = client.post("/logins", json=EVENTORY_LOGIN, headers=headers).json
+    listed = client.get("/logins", headers=headers).json[0]
+    assert saved["created_at"].endswith("+00:00") and listed["updated_at"].endswith("+00:00")
 
 
 def test_me_needs_a_token(client):

@@ -528,3 +528,12 @@ def test_fan_out_runs_in_parallel_and_times_out_per_login(make_app, serve, fake)
     fake.delay = 0.0
     timed_out = live.get("/multisite/slow?seconds=3", headers=headers).json()["results"]
     assert all(entry["error"] and entry["data"] is None for entry in timed_out)
+
+
+def test_the_upstream_session_adds_nothing_of_its_own(app):
+    """Upstream.send prepares each request itself instead of letting session.request merge the
+    session's defaults in, which is only the same thing while the session has none: no default
+    headers, auth, parameters or cookies, and nothing taken from the environment (proxies, .netrc)."""
+    session = app.extensions["eventory_upstream"].session
+    assert dict(session.headers) == {} and session.auth is None and session.params == {}
+    assert len(session.cookies) == 0 and session.trust_env is False and session.proxies == {}
