@@ -57,17 +57,23 @@ class TokenCache:
                 return entry[0]
             return None
 
-    def token(self, credentials: Credentials, upstream: Upstream, *, stale: str | None = None) -> str:
-        """A valid-looking token for the login, signing in if there is none (or only `stale`)."""
-        token = self.cached(credentials.login_id)
+    def _usable(self, login_id: int, stale: str | None) -> str | None:
+        """The cached token unless it is missing, expired or the `stale` one; counted as a hit."""
+        token = self.cached(login_id)
         if token and token != stale:
             count_token_cache(True, self.metrics)
             return token
+        return None
+
+    def token(self, credentials: Credentials, upstream: Upstream, *, stale: str | None = None) -> str:
+        """A valid-looking token for the login, signing in if there is none (or only `stale`)."""
+        token = self._usable(credentials.login_id, stale)
+        if token:
+            return token
         with self._sign_in_lock(credentials.login_id):
             # Whoever held the lock before us may have signed in already.
-            token = self.cached(credentials.login_id)
-            if token and token != stale:
-                count_token_cache(True, self.metrics)
+            token = self._usable(credentials.login_id, stale)
+            if token:
                 return token
             count_token_cache(False, self.metrics)
             with self._lock:
