@@ -70,6 +70,11 @@ def _login_id(value: str) -> int:
     return login_id
 
 
+def _target(path: str) -> str:
+    """The path to request below the Eventory base, as the client encoded it; 400 if it could leave it."""
+    return checked_path(path, request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI"))
+
+
 def _forward_headers() -> dict[str, str]:
     headers = {name: value for name, value in request.headers.items() if name.lower() in REQUEST_HEADERS}
     # The chain a trusted reverse proxy reported, then the address that connected to us.
@@ -106,7 +111,7 @@ def _proxy_prefix() -> str:
 @limits.proxy_per_user
 def relay(path: str):
     """Relay a request to Eventory."""
-    target = checked_path(path, request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI"))
+    target = _target(path)
     headers = _forward_headers()
     login_header = request.headers.get("X-Eventory-Login")
     client_token = request.headers.get("X-Eventory-Authorization")
@@ -168,7 +173,7 @@ def open_session(login_id: int):
 )
 def fan_out(path: str):
     """Run one GET against every saved login (or the chosen ones) in parallel."""
-    target = checked_path(path, request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI"))
+    target = _target(path)
     query, login_ids = _split_logins_parameter(request.query_string.decode("latin-1"))
     headers = {name: value for name, value in _forward_headers().items() if name.lower() != "accept-encoding"}
     results = services.fan_out(current_user.id, target, query=query, headers=headers, login_ids=login_ids)
