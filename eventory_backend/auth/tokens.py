@@ -20,21 +20,21 @@ from .models import RefreshToken, RevokedToken, TokenFamily, User
 def issue_tokens(user: User | Account, family_id: str | None = None) -> dict:
     """A new access token and refresh token; a new family unless rotating within one."""
     config = current_app.config
-    refresh_expires = config["JWT_REFRESH_TOKEN_EXPIRES"]
+    refresh_expires_at = utcnow() + config["JWT_REFRESH_TOKEN_EXPIRES"]
     if family_id is None:
         family_id = str(uuid.uuid4())
-        db.session.add(TokenFamily(id=family_id, user_id=user.id, expires_at=utcnow() + refresh_expires))
+        db.session.add(TokenFamily(id=family_id, user_id=user.id, expires_at=refresh_expires_at))
         db.session.flush()  # no relationship tells the unit of work the family goes first
     else:
         db.session.execute(
-            update(TokenFamily).where(TokenFamily.id == family_id).values(expires_at=utcnow() + refresh_expires)
+            update(TokenFamily).where(TokenFamily.id == family_id).values(expires_at=refresh_expires_at)
         )
     claims = {"gen": user.token_generation, "fam": family_id}
     identity = str(user.id)  # sub must be a str since PyJWT 2.10
     access = create_access_token(identity=identity, additional_claims=claims)
     refresh = create_refresh_token(identity=identity, additional_claims=claims)
     db.session.add(
-        RefreshToken(jti=decode_token(refresh)["jti"], family_id=family_id, expires_at=utcnow() + refresh_expires)
+        RefreshToken(jti=decode_token(refresh)["jti"], family_id=family_id, expires_at=refresh_expires_at)
     )
     _forget_expired()
     db.session.commit()
