@@ -26,16 +26,12 @@ def issue_tokens(user: User | Account, family_id: str | None = None) -> dict:
         db.session.add(TokenFamily(id=family_id, user_id=user.id, expires_at=refresh_expires_at))
         db.session.flush()  # no relationship tells the unit of work the family goes first
     else:
-        db.session.execute(
-            update(TokenFamily).where(TokenFamily.id == family_id).values(expires_at=refresh_expires_at)
-        )
+        db.session.execute(update(TokenFamily).where(TokenFamily.id == family_id).values(expires_at=refresh_expires_at))
     claims = {"gen": user.token_generation, "fam": family_id}
     identity = str(user.id)  # sub must be a str since PyJWT 2.10
     access = create_access_token(identity=identity, additional_claims=claims)
     refresh = create_refresh_token(identity=identity, additional_claims=claims)
-    db.session.add(
-        RefreshToken(jti=decode_token(refresh)["jti"], family_id=family_id, expires_at=refresh_expires_at)
-    )
+    db.session.add(RefreshToken(jti=decode_token(refresh)["jti"], family_id=family_id, expires_at=refresh_expires_at))
     _forget_expired()
     db.session.commit()
     return {
