@@ -54,9 +54,7 @@ def login_summaries(owner_id: int) -> list[dict]:
     tests/test_logins.py checks they equal LoginSchema's dump."""
     with db.engine.connect() as connection:
         rows = connection.execute(_SUMMARIES, {"owner_id": owner_id}).mappings().all()
-    return [
-        {**row, "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"])} for row in rows
-    ]
+    return [{**row, "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"])} for row in rows]
 
 
 def _iso(moment: datetime | None) -> str | None:
