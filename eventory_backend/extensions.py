@@ -5,7 +5,6 @@ from typing import TYPE_CHECKING
 
 from flask_bcrypt import Bcrypt
 from flask_cors import CORS
-from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -15,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from .api import Api
+from .verified_tokens import CachingJWTManager
 
 
 class Base(DeclarativeBase):
@@ -29,7 +29,7 @@ else:
     Model = db.Model
 migrate = Migrate(directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
 bcrypt = Bcrypt()
-jwt = JWTManager()
+jwt = CachingJWTManager()
 cors = CORS()
 api = Api()
 # Limits are per route (see limits.py); storage and on/off come from RATELIMIT_* settings.

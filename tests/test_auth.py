@@ -167,3 +167,69 @@ def test_racing_registrations_of_one_name_give_one_account(live):
     for thread in threads:
         thread.join()
     assert sorted(results) == [201] + [409] * 7
+
+
+# A verified token is remembered (verified_tokens.py); these hold what the cache must not change.
+
+
+def _bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_remembered_token_still_ends_at_logout(client, auth_headers):
+    assert client.get("/auth/me", headers=auth_headers).status_code == 200
+    assert client.get("/auth/me", headers=auth_headers).status_code == 200
+    assert client.post("/auth/logout", headers=auth_headers).status_code == 204
+    assert client.get("/auth/me", headers=auth_headers).status_code == 401
+
+
+def test_a_remembered_token_is_refused_once_it_expires(app, client, auth_headers):
+    from datetime import timedelta
+
+    from flask_jwt_extended import create_access_token, decode_token
+
+    with app.app_context():
+        claims = decode_token(auth_headers["Authorization"].split()[1])
+        short = create_access_token(
+            identity=claims["sub"],
+            additional_claims={"gen": claims["gen"], "fam": claims["fam"]},
+            expires_delta=timedelta(seconds=1),
+        )
+    assert client.get("/auth/me", headers=_bearer(short)).status_code == 200  # verified, now remembered
+    time.sleep(2.1)  # exp is in whole seconds
+    response = client.get("/auth/me", headers=_bearer(short))
+    assert response.status_code == 401
+    assert "expired" in response.json["detail"]
+
+
+def test_a_changed_signature_is_refused_even_when_the_token_was_remembered(client, auth_headers):
+    token = auth_headers["Authorization"].split()[1]
+    assert client.get("/auth/me", headers=auth_headers).status_code == 200
+    head, payload, signature = token.split(".")
+    forged = f"{head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
+    assert client.get("/auth/me", headers=_bearer(forged)).status_code == 401
+
+
+def test_a_token_remembered_by_one_app_is_not_trusted_by_an_app_with_another_key(make_app):
+    first = make_app(SECRET_KEY="first-secret-key-of-at-least-32-bytes")
+    headers = register_and_login(first.test_client(), ADA)
+    assert first.test_client().get("/auth/me", headers=headers).status_code == 200
+    other = make_app(SECRET_KEY="another-secret-key-of-at-least-32-bytes")
+    assert other.test_client().get("/auth/me", headers=headers).status_code == 401
+
+
+def test_the_verified_token_cache_is_bounded_and_hands_out_copies():
+    from eventory_backend.verified_tokens import VerifiedTokens
+
+    cache = VerifiedTokens(max_entries=2)
+    later = time.time() + 60
+    for name in ("a", "b", "c"):
+        cache.put(name, {"sub": name, "exp": later})
+    assert len([name for name in ("a", "b", "c") if cache.get(name) is not None]) <= 2
+    assert cache.get("c") == {"sub": "c", "exp": later}
+    cache.get("c")["sub"] = "changed"
+    assert cache.get("c")["sub"] == "c"
+    cache.put("gone", {"sub": "x", "exp": time.time() - 1})
+    assert cache.get("gone") is None
+    cache.put("no-expiry", {"sub": "x"})
+    assert cache.get("no-expiry") is None
