@@ -14,7 +14,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from config import Config, from_environ
 
-from . import errors, observability
+from . import errors, limits, observability
 from .api import AnyPathConverter, IdConverter
 from .extensions import api, bcrypt, cors, db, jwt, limiter, migrate
 from .forwarded import TrustedProxies
@@ -37,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for ext in (db, bcrypt, jwt, limiter):
         ext.init_app(app)
+    limits.init_app(app)
     migrate.init_app(app, db)
     origins = app.config["CORS_ORIGINS"]
     wildcard = "*" in origins

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 
 from .extensions import limiter
 from .security import verified_claims
@@ -39,3 +39,20 @@ login_per_username = limiter.limit(setting("RATELIMIT_LOGIN"), key_func=login_us
 register_per_address = limiter.limit(setting("RATELIMIT_REGISTER"), key_func=client_address, scope="register")
 password_per_user = limiter.limit(setting("RATELIMIT_PASSWORD"), key_func=current_user_or_address, scope="password")
 proxy_per_user = limiter.shared_limit(setting("RATELIMIT_PROXY"), scope="proxy", key_func=current_user_or_address)
+
+
+def init_app(app: Flask) -> None:
+    """Skip Flask-Limiter's app-wide pass when it has nothing to check.
+
+    Flask-Limiter checks default and application limits in a before_request pass, and each
+    decorated limit in its route's decorator. Every limit here is a decorated one, so that pass
+    only cost time (a twentieth of a relayed request's CPU). With default or application limits
+    configured (RATELIMIT_DEFAULT, RATELIMIT_APPLICATION), the pass stays.
+    """
+    with app.app_context():
+        manager = limiter.limit_manager
+        if manager.default_limits or manager.application_limits:
+            return
+    checks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in checks:
+        checks.remove(limiter._check_request_limit)

@@ -325,6 +325,8 @@ def request_id() -> str:
 
 def _printable(value: str, limit: int) -> str:
     value = value[:limit]
+    if value.isprintable():
+        return value
     escaped = "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in value)
     return escaped[:limit]
 

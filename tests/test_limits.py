@@ -252,3 +252,12 @@ def test_proxy_limit_counts_the_user_not_the_address(make_app, eventory):
         client.get("/eventory/echo", headers={**ada, "X-Forwarded-For": f"203.0.113.{number}"}, environ_base=PROXY)
 
     assert_429(client.get("/eventory/echo", headers={**ada, "X-Forwarded-For": "203.0.113.50"}, environ_base=PROXY))
+
+
+def test_a_configured_default_limit_applies_to_routes_without_a_limit_of_their_own(make_app):
+    # Only route limits are set by default, so Flask-Limiter's app-wide pass is skipped (limits.init_app);
+    # a deployment that configures a default limit must still get it.
+    client = limited_app(make_app, RATELIMIT_DEFAULT="2/minute").test_client()
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+    assert_429(client.get("/openapi.json"))
