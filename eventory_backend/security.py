@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import g
-from flask_jwt_extended import get_jwt, jwt_required, verify_jwt_in_request
+from flask_jwt_extended import decode_token, get_jwt, jwt_required, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 
@@ -46,3 +46,16 @@ def verified_claims(optional: bool = False) -> dict:
 def login_required(view):
     """jwt_required(), documented as the bearer security requirement."""
     return Blueprint.doc(security=SECURITY)(jwt_required()(view))
+
+
+def is_backend_token(authorization: str) -> bool:
+    """Whether an Authorization header carries a token this backend signed (expired or revoked
+    ones too): the public relay forwards the client's Eventory token, never one of ours."""
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    try:
+        decode_token(token.strip(), allow_expired=True)
+    except (JWTExtendedException, PyJWTError):
+        return False
+    return True

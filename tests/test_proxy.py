@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import logging
 import socket
 import threading
@@ -34,8 +35,8 @@ def ada(live, fake) -> dict:
     return account(live)
 
 
-def raw_get(live, target: str, headers: dict) -> int:
-    """A request line exactly as written: no client-side normalisation of `..` or encodings."""
+def raw_request(live, target: str, headers: dict) -> tuple[int, bytes]:
+    """A GET whose request line is exactly as written: no client-side normalisation of `..` or encodings."""
     parts = urlsplit(live.url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
@@ -44,10 +45,13 @@ def raw_get(live, target: str, headers: dict) -> int:
             connection.putheader(name, value)
         connection.endheaders()
         response = connection.getresponse()
-        response.read()
-        return response.status
+        return response.status, response.read()
     finally:
         connection.close()
+
+
+def raw_get(live, target: str, headers: dict) -> int:
+    return raw_request(live, target, headers)[0]
 
 
 # ---- the relay ------------------------------------------------------------------------------
@@ -59,6 +63,33 @@ def test_query_string_is_forwarded_exactly(live, ada, fake):
     assert echoed["query"] == query
     assert echoed["path"] == "/echo/some/path"
     assert echoed["method"] == "GET"
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "expected_path", "expected_query"),
+    [
+        # Percent-encodings stay encoded; urllib3 writes their hex digits in upper case (RFC 3986 6.2.2.1).
+        ("echo/%7e/%41/%c3%a5", "c=%7e&s=%2f&S=%2F&p=a+b", "echo/%7E/%41/%C3%A5", "c=%7E&s=%2F&S=%2F&p=a+b"),
+        ("echo/a%3Fb=1", "", "echo/a%3Fb=1", ""),
+        ("echo/a%23frag", "", "echo/a%23frag", ""),
+        ("echo/eventory/x", "n=1", "echo/eventory/x", "n=1"),
+        ("echo/multisite/x", "", "echo/multisite/x", ""),
+    ],
+)
+def test_path_and_query_reach_eventory_as_the_client_encoded_them(
+    live, ada, fake, path, query, expected_path, expected_query
+):
+    suffix = f"?{query}" if query else ""
+    status, body = raw_request(live, f"/eventory/{path}{suffix}", ada)
+    assert status == 200, body
+    echoed = json.loads(body)
+    assert (echoed["path"], echoed["query"]) == (f"/{expected_path}", expected_query)
+
+    save_login(live, ada)
+    status, body = raw_request(live, f"/multisite/{path}{suffix}", ada)
+    assert status == 200, body
+    (entry,) = json.loads(body)["results"]
+    assert (entry["data"]["path"], entry["data"]["query"]) == (f"/{expected_path}", expected_query)
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
@@ -148,6 +179,19 @@ def test_headers_crossing_are_allowlisted(live, ada, fake):
     assert sent["x-forwarded-proto"] == "http"
     for name in ("Set-Cookie", "X-Hop", "Keep-Alive", "X-Echo"):
         assert name not in response.headers, name
+
+
+def test_headers_the_clients_connection_header_names_are_not_forwarded(live, ada, fake):
+    headers = {
+        **ada,
+        "Connection": "Accept-Language, cache-control",
+        "Accept-Language": "sv",
+        "Cache-Control": "no-cache",
+    }
+    sent = live.get("/eventory/echo", headers={**headers, "Accept": "application/json"}).json()["headers"]
+    assert "accept-language" not in sent
+    assert "cache-control" not in sent
+    assert sent["accept"] == "application/json"
 
 
 def test_forwarded_for_chain_is_kept_from_a_trusted_proxy(make_app, serve, fake):
@@ -270,6 +314,16 @@ def test_public_mode_forwards_the_clients_authorization(make_app, serve, fake):
     assert response.status_code == 200
     assert response.json()[0]["organisation"] == "Org One"
     assert live.get("/eventory/jobs/list").status_code == 401  # Eventory's own 401, relayed
+
+
+def test_public_mode_never_forwards_a_backend_token(make_app, serve, fake):
+    live = serve(make_app(PROXY_PUBLIC=True))
+    backend = account(live)
+    echoed = live.get("/eventory/echo", headers=backend).json()
+    assert "authorization" not in echoed["headers"]
+    eventory = fake.issue_token("anna@example.com")
+    echoed = live.get("/eventory/echo", headers={"Authorization": f"Bearer {eventory}"}).json()
+    assert echoed["headers"]["authorization"] == f"Bearer {eventory}"
 
 
 def test_client_held_eventory_token(live, ada, fake):

@@ -10,7 +10,7 @@ from werkzeug.exceptions import NotFound, UnprocessableEntity
 from .. import limits
 from ..api import Blueprint, parse_id
 from ..forwarded import CHAIN, PEER
-from ..security import SECURITY, login_required, verified_claims
+from ..security import SECURITY, is_backend_token, login_required, verified_claims
 from . import services
 from .upstream import REPLAYABLE_BODY, REQUEST_HEADERS, Body, checked_path, response_headers, started_body, upstream
 
@@ -70,13 +70,19 @@ def _login_id(value: str) -> int:
     return login_id
 
 
-def _target(path: str) -> str:
+def _target(path: str, marker: str) -> str:
     """The path to request below the Eventory base, as the client encoded it; 400 if it could leave it."""
-    return checked_path(path, request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI"))
+    return checked_path(path, request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI"), marker)
 
 
 def _forward_headers() -> dict[str, str]:
-    headers = {name: value for name, value in request.headers.items() if name.lower() in REQUEST_HEADERS}
+    # Headers the client's Connection header names are hop-by-hop too, allowlisted or not.
+    hop_by_hop = {token.strip().lower() for token in request.headers.get("Connection", "").split(",")}
+    headers = {
+        name: value
+        for name, value in request.headers.items()
+        if name.lower() in REQUEST_HEADERS and name.lower() not in hop_by_hop
+    }
     # The chain a trusted reverse proxy reported, then the address that connected to us.
     peer = request.environ.get(PEER) or request.remote_addr or ""
     earlier = request.environ.get(CHAIN)
@@ -111,14 +117,15 @@ def _proxy_prefix() -> str:
 @limits.proxy_per_user
 def relay(path: str):
     """Relay a request to Eventory."""
-    target = _target(path)
+    target = _target(path, "/eventory/")
     headers = _forward_headers()
     login_header = request.headers.get("X-Eventory-Login")
     client_token = request.headers.get("X-Eventory-Authorization")
     credentials = None
     if current_app.config["PROXY_PUBLIC"] and login_header is None and client_token is None:
-        if "Authorization" in request.headers:
-            headers["Authorization"] = request.headers["Authorization"]
+        authorization = request.headers.get("Authorization")
+        if authorization is not None and not is_backend_token(authorization):
+            headers["Authorization"] = authorization
     else:
         verified_claims()
         if login_header is not None:
@@ -173,7 +180,7 @@ def open_session(login_id: int):
 )
 def fan_out(path: str):
     """Run one GET against every saved login (or the chosen ones) in parallel."""
-    target = _target(path)
+    target = _target(path, "/multisite/")
     query, login_ids = _split_logins_parameter(request.query_string.decode("latin-1"))
     headers = {name: value for name, value in _forward_headers().items() if name.lower() != "accept-encoding"}
     results = services.fan_out(current_user.id, target, query=query, headers=headers, login_ids=login_ids)

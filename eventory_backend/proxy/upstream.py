@@ -76,6 +76,8 @@ HOP_BY_HOP = {
 # Percent-encodings that could change what the path means once decoded: dot, slash, backslash,
 # at, colon, percent itself (double encoding), and control characters.
 _ENCODED_DANGER = re.compile(r"%(2e|2f|5c|40|3a|25|[01][0-9a-f]|7f)", re.IGNORECASE)
+# A URL that can go on the request line as it is: printable ASCII, no space, no fragment.
+_SENDABLE_AS_IS = re.compile(r"[!\"$-~]+")
 
 
 class EventoryUnavailable(HTTPException):
@@ -112,10 +114,11 @@ class _SizedStream:
         return self._stream.read(size)
 
 
-def checked_path(path: str, raw_uri: str | None) -> str:
+def checked_path(path: str, raw_uri: str | None, marker: str = "/eventory/") -> str:
     """The path to request below the Eventory base, or 400 for one that could leave it.
 
-    `path` is the decoded path after /eventory/; `raw_uri` the request line's target as sent.
+    `path` is the decoded path after `marker` (the route's prefix, /eventory/ or /multisite/);
+    `raw_uri` the request line's target as sent.
     """
     raw_path = (raw_uri or "").split("?", 1)[0]
     problems = (
@@ -130,7 +133,6 @@ def checked_path(path: str, raw_uri: str | None) -> str:
     )
     if problems:
         raise BadRequest("This path is not allowed: it could leave the Eventory API.")
-    marker = "/eventory/"
     if marker in raw_path:
         # Forward the path exactly as the client encoded it.
         return raw_path.split(marker, 1)[1]
@@ -186,6 +188,10 @@ class Upstream:
             # millisecond per relayed request.
             prepared = requests.PreparedRequest()
             prepared.prepare(method=method, url=url, headers=headers, data=data)
+            if _SENDABLE_AS_IS.fullmatch(url):
+                # Path and query exactly as the client encoded them: requests would re-quote
+                # them (%7e becomes ~, [ becomes %5B), and Eventory may tell the two apart.
+                prepared.url = url
             return self.session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False, stream=stream)
         except requests.Timeout:
             count_upstream_error("timeout", self.metrics)
