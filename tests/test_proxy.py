@@ -398,6 +398,20 @@ def test_large_streamed_body_is_not_replayed(live, ada, fake):
     assert fake.login_count["anna@example.com"] == 0
 
 
+def test_after_a_refused_streamed_body_the_next_call_signs_in_afresh(live, ada, fake):
+    login_id = save_login(live, ada)
+    brokered = {**ada, "X-Eventory-Login": str(login_id)}
+    live.get("/eventory/jobs/list", headers=brokered)
+    fake.expire_all_tokens()
+    fake.reset()
+    large = json.dumps({"items": ["x" * 1000] * 2000}).encode()  # over the 1 MiB that is kept for a replay
+    first = live.request("PUT", "/eventory/pack-list-rentals/7", data=iter([large]), headers=brokered)
+    assert first.status_code == 401  # Eventory's answer: the streamed body cannot be sent twice
+    again = live.request("PUT", "/eventory/pack-list-rentals/7", data=iter([large]), headers=brokered)
+    assert again.status_code == 200, again.text
+    assert fake.login_count["anna@example.com"] == 1
+
+
 def test_token_ttl_comes_from_config(make_app, serve, fake):
     live = serve(make_app(EVENTORY_TOKEN_TTL=0))
     headers = account(live)

@@ -85,6 +85,13 @@ class TokenCache:
                     self._tokens[credentials.login_id] = (token, time.monotonic() + self.ttl)
             return token
 
+    def drop(self, login_id: int, stale: str) -> None:
+        """Eventory refused `stale`: the next call signs in afresh (a newer token stays)."""
+        with self._lock:
+            entry = self._tokens.get(login_id)
+            if entry and entry[0] == stale:
+                del self._tokens[login_id]
+
     def forget(self, login_id: int) -> None:
         with self._lock:
             self._tokens.pop(login_id, None)

@@ -88,9 +88,13 @@ def brokered_send(
 
     token = cache.token(credentials, up)
     response = send(token)
-    if response.status_code == 401 and (body is None or body.replayable):
-        response.close()
-        response = send(cache.token(credentials, up, stale=token))
+    if response.status_code == 401:
+        if body is None or body.replayable:
+            response.close()
+            response = send(cache.token(credentials, up, stale=token))
+        else:
+            # A streamed body is gone once sent: this call answers Eventory's 401, the next one signs in.
+            cache.drop(credentials.login_id, token)
     return response
 
 
