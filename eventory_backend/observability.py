@@ -315,6 +315,20 @@ def _add_json_handlers(package: logging.Logger) -> None:
         access_log.propagate = False
 
 
+def log_everything_as_json() -> None:
+    """For `python wsgi.py`: waitress's and other libraries' warnings become JSON lines too, and
+    the package's lines are written once. Without it waitress adds a plain-text root handler
+    that repeats each of the package's warnings (`configure_logging` keeps the package
+    propagating, so pytest's caplog and embedding applications still see its records)."""
+    root = logging.getLogger()
+    with _logging_lock:
+        if not root.handlers:
+            root.addHandler(_StderrHandler())
+        package = logging.getLogger("eventory_backend")
+        if any(isinstance(handler, _StderrHandler) for handler in package.handlers):
+            package.propagate = False
+
+
 def request_id() -> str:
     """This request's id: the client's X-Request-ID when it is a plain token, else a new one."""
     if "request_id" not in g:
