@@ -3,6 +3,7 @@ Retry-After when the database stays locked; never a 500 and never a half-written
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 import time
@@ -208,3 +209,23 @@ def test_racing_update_of_one_login_is_a_409_not_a_lost_write(app, client, auth_
     assert "changed" in response.json["detail"]
     after = client.get(f"/logins/{created['id']}", headers=auth_headers).json
     assert (after["label"], after["color"]) == ("Theirs", "#1976d2")
+
+
+@pytest.mark.parametrize("path", ["/auth/me", "/logins", "/eventory/jobs/list"])
+def test_an_authenticated_request_while_the_database_is_unreachable_is_503(make_app, tmp_path, path, caplog):
+    folder = tmp_path / "database"
+    folder.mkdir()
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{(folder / 'gone.db').as_posix()}")
+    client = app.test_client()
+    headers = register_and_login(client, ADA)
+    token = headers["Authorization"].split()[1]
+    assert client.get("/auth/me", headers=headers).status_code == 200
+    with app.app_context():
+        db.engine.dispose()
+    shutil.rmtree(folder)  # every new connection fails from here on
+
+    response = client.get(path, headers={**headers, "X-Eventory-Authorization": "Bearer an-eventory-token"})
+    assert response.status_code == 503, response.get_json()
+    assert response.headers["Retry-After"].isdigit()
+    assert response.json["detail"]
+    assert token not in response.get_data(as_text=True) and token not in caplog.text

@@ -77,7 +77,7 @@ def logout_all():
 @blp.response(200, UserSchema)
 def me():
     """The account the bearer token belongs to."""
-    return current_user
+    return services.account(current_user.id)
 
 
 @blp.delete("/me")

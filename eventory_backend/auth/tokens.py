@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from flask import current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import CursorResult, bindparam, delete, select, update
+from sqlalchemy import CursorResult, Engine, bindparam, delete, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
 from werkzeug.exceptions import Unauthorized
 
 from ..db_types import utcnow
@@ -82,24 +85,61 @@ def _forget_expired() -> None:
 
 @dataclass(frozen=True)
 class Account:
-    """Who a verified token belongs to, read by the revocation check. Views that change the
-    account load the `User` row themselves (`services.account`)."""
+    """Who a verified token belongs to, read by the revocation check. Views that show or change
+    the account load the `User` row themselves (`services.account`)."""
 
     id: int
     username: str
-    created_at: datetime
     token_generation: int
 
 
-# Built once: the user, the family's revoked flag and whether the jti is revoked, in one round trip.
+# The user, the family's revoked flag and whether the jti is revoked, in one round trip.
 _REVOCATION_CHECK = select(
     User.id,
     User.username,
-    User.created_at,
     User.token_generation,
     select(TokenFamily.revoked).where(TokenFamily.id == bindparam("family")).scalar_subquery(),
     select(RevokedToken.jti).where(RevokedToken.jti == bindparam("jti")).exists(),
 ).where(User.id == bindparam("user_id"))
+
+
+def _revocation_check_for(engine: Engine) -> SQLCompiler:
+    """_REVOCATION_CHECK compiled once per engine, in its driver's own SQL and parameter style."""
+    compiled = _compiled_checks.get(engine)
+    if compiled is None:
+        compiled = cast(SQLCompiler, _REVOCATION_CHECK.compile(dialect=engine.dialect))
+        _compiled_checks[engine] = compiled
+    return compiled
+
+
+_compiled_checks: weakref.WeakKeyDictionary[Engine, SQLCompiler] = weakref.WeakKeyDictionary()
+
+
+def _read_revocation_state(user_id: int, family: str | None, jti: str | None) -> tuple | None:
+    """The check's row, on a pooled connection held only for the query. It goes to the driver
+    directly: SQLAlchemy's Connection and result objects cost more than the query (a twelfth of
+    a relayed request). Driver errors are raised as SQLAlchemy's, so they answer as any
+    database error does (errors.py)."""
+    engine = db.engine
+    compiled = _revocation_check_for(engine)
+    values = compiled.construct_params({"user_id": user_id, "family": family, "jti": jti}) or {}
+    params: Any = tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
+    driver_error = engine.dialect.loaded_dbapi.Error
+    try:
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(compiled.string, params)
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        finally:
+            connection.close()  # back to the pool, rolled back
+    except driver_error as error:
+        raise DBAPIError.instance(
+            compiled.string, None, error, driver_error, hide_parameters=True, dialect=engine.dialect
+        ) from error
 
 
 @jwt.token_in_blocklist_loader
@@ -110,15 +150,12 @@ def _is_revoked(_header: dict, payload: dict) -> bool:
         user_id = int(payload["sub"])
     except (KeyError, TypeError, ValueError):
         return True
-    with db.engine.connect() as connection:
-        row = connection.execute(
-            _REVOCATION_CHECK, {"user_id": user_id, "family": payload.get("fam"), "jti": payload.get("jti")}
-        ).one_or_none()
+    row = _read_revocation_state(user_id, payload.get("fam"), payload.get("jti"))
     if row is None:
         return False  # the user lookup answers "the account no longer exists"
-    *account, family_is_revoked, jti_is_revoked = row
-    g.token_account = Account(*account)  # the user lookup of this same request takes it from here
-    if payload.get("gen") != g.token_account.token_generation or jti_is_revoked:
+    account_id, username, generation, family_is_revoked, jti_is_revoked = row
+    g.token_account = Account(account_id, username, generation)  # the user lookup of this request takes it
+    if payload.get("gen") != generation or jti_is_revoked:
         return True
     # A token with a family whose row is gone (expired, or its user deleted) is over too.
     return payload.get("fam") is not None and (family_is_revoked is None or bool(family_is_revoked))
