@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, jsonify
 from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, default_exceptions
 
@@ -127,7 +128,7 @@ def database_error_response(error: SQLAlchemyError):
         return error_response(400, "A value is outside what the database can store.")
     if isinstance(error, StaleDataError):
         return error_response(409, "Someone else changed this at the same moment; load it again and retry.")
-    if "locked" in message or "busy" in message:
+    if isinstance(error, PoolTimeout) or "locked" in message or "busy" in message:
         return error_response(503, "The database is busy; try again in a moment.", {"Retry-After": "1"})
     if "disk is full" in message or "no space left" in message or "disk full" in message:
         log.error("database write failed: disk full")

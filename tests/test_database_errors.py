@@ -229,3 +229,22 @@ def test_an_authenticated_request_while_the_database_is_unreachable_is_503(make_
     assert response.headers["Retry-After"].isdigit()
     assert response.json["detail"]
     assert token not in response.get_data(as_text=True) and token not in caplog.text
+
+
+def test_a_failing_revocation_query_is_503_not_500(app, client, auth_headers, database_url):
+    with app.app_context():
+        db.session.execute(text("DROP TABLE revoked_tokens"))
+        db.session.commit()
+    response = client.get("/auth/me", headers=auth_headers)
+    assert response.status_code == 503, response.get_json()
+    assert response.json["detail"]
+
+
+def test_no_free_database_connection_in_time_is_503_not_500(make_app):
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
+    client = app.test_client()
+    headers = register_and_login(client, ADA)
+    with app.app_context(), db.engine.connect():  # the pool's only connection, held
+        response = client.get("/auth/me", headers=headers)
+    assert response.status_code == 503, response.get_json()
+    assert response.headers["Retry-After"].isdigit()

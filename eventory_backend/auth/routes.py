@@ -69,7 +69,7 @@ def logout():
 @blp.response(204)
 def logout_all():
     """End every token of this account, on every device."""
-    tokens.revoke_all(services.account(current_user.id))
+    tokens.revoke_all(services.get_account(current_user.id))
 
 
 @blp.get("/me")
@@ -77,7 +77,7 @@ def logout_all():
 @blp.response(200, UserSchema)
 def me():
     """The account the bearer token belongs to."""
-    return services.account(current_user.id)
+    return services.get_account(current_user.id)
 
 
 @blp.delete("/me")
@@ -87,7 +87,7 @@ def me():
 @blp.response(204)
 def delete_me(fields):
     """Delete this account, its Eventory logins and all its tokens (asks for the password)."""
-    user = services.account(current_user.id)
+    user = services.get_account(current_user.id)
     services.verify_password(user, fields["password"])
     services.delete_account(user)
 
@@ -99,5 +99,5 @@ def delete_me(fields):
 @blp.response(200, TokenSchema)
 def change_password(fields):
     """Change the password; every other token ends and this call returns a fresh pair."""
-    user = services.account(current_user.id)
+    user = services.get_account(current_user.id)
     return services.change_password(user, fields["current_password"], fields["new_password"])

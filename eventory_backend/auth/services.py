@@ -60,8 +60,8 @@ def register_user(username: str, password: str) -> User:
     return user
 
 
-def account(user_id: int) -> User:
-    """The row of the signed-in account, for views that change it."""
+def get_account(user_id: int) -> User:
+    """The row of the signed-in account, for views that show or change it."""
     user = db.session.get(User, user_id)
     if user is None:
         raise Unauthorized("The account for this token no longer exists; log in again.")

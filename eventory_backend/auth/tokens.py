@@ -86,7 +86,7 @@ def _forget_expired() -> None:
 @dataclass(frozen=True)
 class Account:
     """Who a verified token belongs to, read by the revocation check. Views that show or change
-    the account load the `User` row themselves (`services.account`)."""
+    the account load the `User` row themselves (`services.get_account`)."""
 
     id: int
     username: str
@@ -103,6 +103,9 @@ _REVOCATION_CHECK = select(
 ).where(User.id == bindparam("user_id"))
 
 
+_compiled_checks: weakref.WeakKeyDictionary[Engine, SQLCompiler] = weakref.WeakKeyDictionary()
+
+
 def _revocation_check_for(engine: Engine) -> SQLCompiler:
     """_REVOCATION_CHECK compiled once per engine, in its driver's own SQL and parameter style."""
     compiled = _compiled_checks.get(engine)
@@ -112,34 +115,41 @@ def _revocation_check_for(engine: Engine) -> SQLCompiler:
     return compiled
 
 
-_compiled_checks: weakref.WeakKeyDictionary[Engine, SQLCompiler] = weakref.WeakKeyDictionary()
-
-
 def _read_revocation_state(user_id: int, family: str | None, jti: str | None) -> tuple | None:
     """The check's row, on a pooled connection held only for the query. It goes to the driver
     directly: SQLAlchemy's Connection and result objects cost more than the query (a twelfth of
-    a relayed request). Driver errors are raised as SQLAlchemy's, so they answer as any
-    database error does (errors.py)."""
+    a relayed request). As SQLAlchemy would, a connection the database dropped is invalidated,
+    and driver errors are raised as SQLAlchemy's, so they answer as any database error does."""
     engine = db.engine
     compiled = _revocation_check_for(engine)
     values = compiled.construct_params({"user_id": user_id, "family": family, "jti": jti}) or {}
     params: Any = tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
     driver_error = engine.dialect.loaded_dbapi.Error
+    connection = None
     try:
         connection = engine.raw_connection()
+        cursor = connection.cursor()
         try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(compiled.string, params)
-                return cursor.fetchone()
-            finally:
-                cursor.close()
+            cursor.execute(compiled.string, params)
+            return cursor.fetchone()
         finally:
-            connection.close()  # back to the pool, rolled back
+            cursor.close()
     except driver_error as error:
+        dropped = connection is not None and engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
+        if dropped and connection is not None:
+            connection.invalidate(error)
         raise DBAPIError.instance(
-            compiled.string, None, error, driver_error, hide_parameters=True, dialect=engine.dialect
+            compiled.string,
+            None,
+            error,
+            driver_error,
+            hide_parameters=True,
+            connection_invalidated=dropped,
+            dialect=engine.dialect,
         ) from error
+    finally:
+        if connection is not None:
+            connection.close()  # back to the pool, rolled back (or discarded when invalidated)
 
 
 @jwt.token_in_blocklist_loader
