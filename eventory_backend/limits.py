@@ -44,14 +44,16 @@ proxy_per_user = limiter.shared_limit(setting("RATELIMIT_PROXY"), scope="proxy",
 def init_app(app: Flask) -> None:
     """Skip Flask-Limiter's app-wide pass when it has nothing to check.
 
-    Flask-Limiter checks default and application limits in a before_request pass, and each
-    decorated limit in its route's decorator. Every limit here is a decorated one, so that pass
-    only cost time (a twentieth of a relayed request's CPU). With default or application limits
-    configured (RATELIMIT_DEFAULT, RATELIMIT_APPLICATION), the pass stays.
+    Flask-Limiter checks default, application and meta limits in a before_request pass, and
+    each decorated limit in its route's decorator. Every limit of this backend is a route's own
+    (above; none is set on a whole blueprint), so that pass only cost time (a twentieth of a
+    relayed request's CPU). With default, application or meta limits configured
+    (RATELIMIT_DEFAULT, RATELIMIT_APPLICATION, RATELIMIT_META), the pass stays.
     """
+    configured = any(app.config.get(name) for name in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META"))
     with app.app_context():
-        manager = limiter.limit_manager
-        if manager.default_limits or manager.application_limits:
+        manager = limiter.limit_manager  # the process's limiter: what an earlier app set counts too
+        if configured or manager.default_limits or manager.application_limits:
             return
     checks = app.before_request_funcs.get(None, [])
     if limiter._check_request_limit in checks:
