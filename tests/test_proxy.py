@@ -326,6 +326,25 @@ def test_public_mode_never_forwards_a_backend_token(make_app, serve, fake):
     assert echoed["headers"]["authorization"] == f"Bearer {eventory}"
 
 
+def test_public_mode_does_not_forward_an_expired_backend_token_either(make_app, serve, fake):
+    from datetime import timedelta
+
+    from flask_jwt_extended import create_access_token
+
+    app = make_app(PROXY_PUBLIC=True)
+    live = serve(app)
+    with app.app_context():
+        expired = create_access_token(identity="1", expires_delta=timedelta(seconds=-60))
+    echoed = live.get("/eventory/echo", headers={"Authorization": f"Bearer {expired}"}).json()
+    assert "authorization" not in echoed["headers"]
+
+
+def test_a_path_whose_route_prefix_was_percent_encoded_is_forwarded_whole(live, ada, fake):
+    status, body = raw_request(live, "/%65ventory/echo/eventory/x", ada)
+    assert status == 200, body
+    assert json.loads(body)["path"] == "/echo/eventory/x"
+
+
 def test_client_held_eventory_token(live, ada, fake):
     token = fake.issue_token("anna@example.com")
     response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Authorization": f"Bearer {token}"})

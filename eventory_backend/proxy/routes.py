@@ -12,7 +12,7 @@ from ..api import Blueprint, parse_id
 from ..forwarded import CHAIN, PEER
 from ..security import SECURITY, is_backend_token, login_required, verified_claims
 from . import services
-from .upstream import REPLAYABLE_BODY, REQUEST_HEADERS, Body, checked_path, response_headers, started_body, upstream
+from .upstream import REPLAYABLE_BODY, Body, checked_path, request_headers, response_headers, started_body, upstream
 
 blp = Blueprint("proxy", __name__, description="Eventory, relayed and brokered.")
 
@@ -70,19 +70,14 @@ def _login_id(value: str) -> int:
     return login_id
 
 
-def _target(path: str, marker: str) -> str:
+def _target(path: str, route: str) -> str:
     """The path to request below the Eventory base, as the client encoded it; 400 if it could leave it."""
-    return checked_path(path, request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI"), marker)
+    raw_uri = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
+    return checked_path(path, raw_uri, f"{request.script_root}{route}")
 
 
 def _forward_headers() -> dict[str, str]:
-    # Headers the client's Connection header names are hop-by-hop too, allowlisted or not.
-    hop_by_hop = {token.strip().lower() for token in request.headers.get("Connection", "").split(",")}
-    headers = {
-        name: value
-        for name, value in request.headers.items()
-        if name.lower() in REQUEST_HEADERS and name.lower() not in hop_by_hop
-    }
+    headers = request_headers(request.headers.items(), request.headers.get("Connection"))
     # The chain a trusted reverse proxy reported, then the address that connected to us.
     peer = request.environ.get(PEER) or request.remote_addr or ""
     earlier = request.environ.get(CHAIN)

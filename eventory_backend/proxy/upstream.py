@@ -7,7 +7,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
@@ -114,11 +114,11 @@ class _SizedStream:
         return self._stream.read(size)
 
 
-def checked_path(path: str, raw_uri: str | None, marker: str = "/eventory/") -> str:
+def checked_path(path: str, raw_uri: str | None, prefix: str) -> str:
     """The path to request below the Eventory base, or 400 for one that could leave it.
 
-    `path` is the decoded path after `marker` (the route's prefix, /eventory/ or /multisite/);
-    `raw_uri` the request line's target as sent.
+    `path` is the decoded path after `prefix` (the route's, such as /eventory/ or /multisite/,
+    behind any mount point); `raw_uri` the request line's target as sent.
     """
     raw_path = (raw_uri or "").split("?", 1)[0]
     problems = (
@@ -133,9 +133,11 @@ def checked_path(path: str, raw_uri: str | None, marker: str = "/eventory/") -> 
     )
     if problems:
         raise BadRequest("This path is not allowed: it could leave the Eventory API.")
-    if marker in raw_path:
-        # Forward the path exactly as the client encoded it.
-        return raw_path.split(marker, 1)[1]
+    if not raw_path.startswith("/"):
+        raw_path = urlsplit(raw_path).path  # an absolute-form target: http://host/eventory/...
+    sent = raw_path[len(prefix) :] if raw_path.startswith(prefix) else None
+    if sent is not None and unquote(sent) == path:
+        return sent  # exactly as the client encoded it
     return requests.utils.requote_uri(path)
 
 
@@ -189,8 +191,9 @@ class Upstream:
             prepared = requests.PreparedRequest()
             prepared.prepare(method=method, url=url, headers=headers, data=data)
             if _SENDABLE_AS_IS.fullmatch(url):
-                # Path and query exactly as the client encoded them: requests would re-quote
-                # them (%7e becomes ~, [ becomes %5B), and Eventory may tell the two apart.
+                # Keep the client's percent-encodings: requests would decode the unreserved ones
+                # (%7e becomes ~, %41 becomes A). urllib3 still writes their hex digits in upper
+                # case and escapes characters a URL may not hold.
                 prepared.url = url
             return self.session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False, stream=stream)
         except requests.Timeout:
@@ -267,14 +270,23 @@ def started_body(response: requests.Response) -> Iterator[bytes]:
     return itertools.chain([first], chunks)
 
 
+def named_by_connection(connection: str | None) -> set[str]:
+    """The headers a Connection header names: hop-by-hop too, whatever their names (RFC 9110 7.6.1)."""
+    return {token.strip().lower() for token in (connection or "").split(",") if token.strip()}
+
+
+def request_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> dict[str, str]:
+    """The client's headers that may go on to Eventory."""
+    named = named_by_connection(connection)
+    return {name: value for name, value in headers if name.lower() in REQUEST_HEADERS and name.lower() not in named}
+
+
 def response_headers(response: requests.Response, upstream: Upstream, proxy_prefix: str) -> list[tuple[str, str]]:
-    named_by_connection = {
-        token.strip().lower() for token in response.headers.get("Connection", "").split(",") if token.strip()
-    }
+    named = named_by_connection(response.headers.get("Connection"))
     headers = []
     for name, value in response.raw.headers.items():
         lower = name.lower()
-        if lower not in RESPONSE_HEADERS or lower in HOP_BY_HOP or lower in named_by_connection:
+        if lower not in RESPONSE_HEADERS or lower in HOP_BY_HOP or lower in named:
             continue
         if lower == "location":
             value = upstream.rewrite_location(value, proxy_prefix)
