@@ -1,6 +1,6 @@
 """Benchmark of the Eventory proxy, run by hand from the repository root:
 
-    python bench/run.py            # about 2 minutes; see bench/README.md
+    python bench/run.py            # about a minute and a half; see bench/README.md
 
 It starts the asyncio fake Eventory (bench/fake_eventory_async.py) and the backend exactly as
 production runs it (`python wsgi.py`, waitress, default thread count, a temporary instance folder
