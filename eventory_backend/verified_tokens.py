@@ -4,8 +4,8 @@ flask-jwt-extended parses a bearer token three times on every request, and PyJWT
 base64 character of every segment in Python: under load, a quarter of a relayed request's CPU.
 A token string whose signature verified once verifies again, so its claims are kept (per app,
 bounded) and handed back while the token has not expired; an expired or unknown token takes the
-full check. Only the signature and claims check is skipped: revocation (the blocklist loader) and the
-user lookup still run on every request.
+full check. Only the signature and claims check is skipped: revocation (the blocklist loader)
+and the user lookup still run on every request.
 """
 
 from __future__ import annotations
