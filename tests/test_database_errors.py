@@ -3,7 +3,6 @@ Retry-After when the database stays locked; never a 500 and never a half-written
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import threading
 import time
@@ -17,6 +16,7 @@ from eventory_backend.extensions import db
 from eventory_backend.logins.models import EventoryLogin
 
 from .conftest import ADA, EVENTORY_LOGIN, register_and_login
+from .test_observability import app_whose_database_is_gone
 
 SECRET_CIPHERTEXT = "gAAAA-ciphertext-that-must-not-leak"
 
@@ -213,16 +213,11 @@ def test_racing_update_of_one_login_is_a_409_not_a_lost_write(app, client, auth_
 
 @pytest.mark.parametrize("path", ["/auth/me", "/logins", "/eventory/jobs/list"])
 def test_an_authenticated_request_while_the_database_is_unreachable_is_503(make_app, tmp_path, path, caplog):
-    folder = tmp_path / "database"
-    folder.mkdir()
-    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{(folder / 'gone.db').as_posix()}")
-    client = app.test_client()
-    headers = register_and_login(client, ADA)
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{(tmp_path / 'first.db').as_posix()}")
+    headers = register_and_login(app.test_client(), ADA)  # a valid token, signed with the tests' key
     token = headers["Authorization"].split()[1]
-    assert client.get("/auth/me", headers=headers).status_code == 200
-    with app.app_context():
-        db.engine.dispose()
-    shutil.rmtree(folder)  # every new connection fails from here on
+    assert app.test_client().get("/auth/me", headers=headers).status_code == 200
+    client = app_whose_database_is_gone(make_app, tmp_path).test_client()  # every new connection fails
 
     response = client.get(path, headers={**headers, "X-Eventory-Authorization": "Bearer an-eventory-token"})
     assert response.status_code == 503, response.get_json()

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
 import requests
 from cryptography.fernet import Fernet
 
 from . import services
-from .conftest import ADA, EVENTORY_LOGIN
-
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import ADA, EVENTORY_LOGIN, start_instance
 
 
 @pytest.fixture(scope="module")
@@ -25,31 +17,6 @@ def shared_services():
             yield database_url, redis_url
     except RuntimeError as error:
         pytest.skip(f"two-instance test needs PostgreSQL and Redis on this machine: {error}")
-
-
-def start_instance(tmp_path: Path, name: str, environment: dict) -> tuple[subprocess.Popen, str]:
-    port = services.free_port()
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("BACKEND_")},
-        **environment,
-        "PYTHON_DOTENV_DISABLED": "1",
-        "BACKEND_INSTANCE_PATH": str(tmp_path / name),
-        "BACKEND_PORT": str(port),
-    }
-    log = open(tmp_path / f"{name}.log", "wb")
-    process = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(url + "/openapi.json", timeout=2)
-            return process, url
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError((tmp_path / f"{name}.log").read_text()) from None
-            time.sleep(0.2)
 
 
 @pytest.fixture

@@ -5,15 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
-import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,7 +19,7 @@ from eventory_backend import observability
 from eventory_backend.extensions import db
 from eventory_backend.observability import UNLIMITED_ENDPOINTS, JsonFormatter
 
-from .conftest import ADA, EVENTORY_LOGIN
+from .conftest import ADA, EVENTORY_LOGIN, start_instance
 from .test_proxy import account, save_login
 
 ACCESS_FIELDS = {
@@ -41,7 +36,6 @@ ACCESS_FIELDS = {
     "client",
 }
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class CapturedLogs:
@@ -349,40 +343,24 @@ def test_logs_are_json_lines_on_stderr_with_one_handler_per_process(make_app, ca
 
 
 def test_under_python_wsgi_py_every_log_line_is_json_and_written_once(tmp_path):
-    port = closed_port()
-    env = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("BACKEND_")},
-        "PYTHON_DOTENV_DISABLED": "1",
-        "BACKEND_INSTANCE_PATH": str(tmp_path / "instance"),
-        "BACKEND_PORT": str(port),
-        "BACKEND_EVENTORY_URL": f"http://127.0.0.1:{closed_port()}",  # a warning on every relayed call
-    }
-    log_file = tmp_path / "stderr.log"
-    with open(log_file, "wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr
-        )
+    # Eventory is a closed port: a warning on every relayed call.
+    environment = {"BACKEND_EVENTORY_URL": f"http://127.0.0.1:{closed_port()}"}
+    process, base = start_instance(tmp_path, "backend", environment)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                requests.post(f"{base}/auth/register", json=ADA, timeout=5)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline, log_file.read_text()
-                time.sleep(0.2)
+        requests.post(f"{base}/auth/register", json=ADA, timeout=5)
         token = requests.post(f"{base}/auth/login", data=ADA, timeout=5).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}", "X-Eventory-Authorization": "Bearer some-eventory-token"}
         assert requests.get(f"{base}/eventory/jobs/list", headers=headers, timeout=10).status_code == 502
     finally:
         process.terminate()
         process.wait(timeout=10)
-    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]  # all JSON
+    log = (tmp_path / "backend.log").read_text()
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]  # all JSON
     warnings = [line for line in lines if line["logger"] == "eventory_backend.proxy"]
     assert len(warnings) == 1, lines
     assert warnings[0]["message"].startswith("eventory unreachable")
     assert [line["path"] for line in lines if line["logger"] == "eventory_backend.access"] == [
+        "/openapi.json",
         "/auth/register",
         "/auth/login",
         "/eventory/jobs/list",
