@@ -6,8 +6,8 @@ from dotenv import load_dotenv
 load_dotenv()
 
 from eventory_backend import create_app  # noqa: E402
-from eventory_backend.forwarded import waitress_options  # noqa: E402
-from eventory_backend.observability import log_everything_as_json  # noqa: E402
+from eventory_backend.observability.logging import log_everything_as_json  # noqa: E402
+from eventory_backend.web.server import waitress_options  # noqa: E402
 
 app = create_app()
 

@@ -1,4 +1,5 @@
-"""The one error shape, `{"detail": "..."}`, for Werkzeug, flask-smorest and flask-jwt-extended."""
+"""The one error shape, `{"detail": "..."}`, and every handler and loader that produces it: Werkzeug,
+flask-smorest, flask-jwt-extended and database errors."""
 
 from __future__ import annotations
 
@@ -139,14 +140,6 @@ def database_error_response(error: SQLAlchemyError):
     raise error
 
 
-def init_app(app: Flask) -> None:
-    # flask-smorest's Api.handle_http_exception already routes HTTPException here;
-    # this covers apps built without it and keeps the shape in one place.
-    app.register_error_handler(HTTPException, http_error_response)
-    app.register_error_handler(SQLAlchemyError, database_error_response)
-
-
-@jwt.unauthorized_loader
 def _missing_token(_reason: str):
     return error_response(401, "Log in first: this route needs an Authorization: Bearer token.")
 
@@ -154,26 +147,35 @@ def _missing_token(_reason: str):
 INVALID_TOKEN = "The bearer token is not valid; log in again."  # noqa: S105 - a message, not a token
 
 
-@jwt.invalid_token_loader
 def _invalid_token(_reason: str):
     return error_response(401, INVALID_TOKEN)
 
 
-@jwt.expired_token_loader
 def _expired_token(_header: dict, _payload: dict):
     return error_response(401, "Your session has expired; log in again.")
 
 
-@jwt.revoked_token_loader
 def _revoked_token(_header: dict, _payload: dict):
     return error_response(401, "This token has been logged out; log in again.")
 
 
-@jwt.user_lookup_error_loader
 def _unknown_user(_header: dict, _payload: dict):
     return error_response(401, "The account for this token no longer exists; log in again.")
 
 
-@jwt.token_verification_failed_loader
 def _verification_failed(_header: dict, _payload: dict):
     return error_response(401, INVALID_TOKEN)
+
+
+def init_app(app: Flask) -> None:
+    """Every error answers in the one shape: Werkzeug's and flask-smorest's HTTP errors (this
+    handler replaces the one flask-smorest's Api registered), database errors, and
+    flask-jwt-extended's token errors."""
+    app.register_error_handler(HTTPException, http_error_response)
+    app.register_error_handler(SQLAlchemyError, database_error_response)
+    jwt.unauthorized_loader(_missing_token)
+    jwt.invalid_token_loader(_invalid_token)
+    jwt.expired_token_loader(_expired_token)
+    jwt.revoked_token_loader(_revoked_token)
+    jwt.user_lookup_error_loader(_unknown_user)
+    jwt.token_verification_failed_loader(_verification_failed)

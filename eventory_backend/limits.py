@@ -1,32 +1,41 @@
-"""Who a rate limit counts against, and the configured limits (read per request, not at import)."""
+"""Rate limits: who each limit counts against, and every route's limit (its setting is read per
+request, not at import).
+
+A limit keyed by the user reads the token its route's guard verified: the guard decorator
+(`login_required`, or `identified` on the relay) goes above the limit's decorator, so it runs
+first, and the token is verified once per request.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, current_app, request
+from flask_jwt_extended import get_jwt
 
 from .extensions import limiter
-from .security import verified_claims
+from .limiter_app_wide_pass import skip_app_wide_pass_without_app_wide_limits
+from .web.fields import folded
 
 
 def client_address() -> str:
-    """The socket's address, or the client behind a trusted proxy (see forwarded.py)."""
+    """The socket's address, or the client behind a trusted proxy (see web/middleware.py)."""
     return request.remote_addr or "unknown"
 
 
 def login_username() -> str:
     """The username a login attempt names, folded: a spread of addresses against one name counts together."""
-    from .auth.services import username_key
-
     name = request.form.get("username")
     if name is None:
         body = request.get_json(silent=True)
         name = body.get("username") if isinstance(body, dict) else None
-    return "username:" + (username_key(name)[:256] if isinstance(name, str) else "-")
+    return "username:" + (folded(name)[:256] if isinstance(name, str) else "-")
 
 
 def current_user_or_address() -> str:
-    """The verified user, or the address for anonymous (public relay) calls."""
-    identity = verified_claims(optional=True).get("sub")
+    """The user whose token the route's guard verified, or the address for anonymous (public relay) calls."""
+    try:
+        identity = get_jwt().get("sub")
+    except RuntimeError:  # no guard verified a token in this request
+        identity = None
     return f"user:{identity}" if identity else f"address:{client_address()}"
 
 
@@ -42,19 +51,5 @@ proxy_per_user = limiter.shared_limit(setting("RATELIMIT_PROXY"), scope="proxy",
 
 
 def init_app(app: Flask) -> None:
-    """Skip Flask-Limiter's app-wide pass when it has nothing to check.
-
-    Flask-Limiter checks default, application and meta limits in a before_request pass, and
-    each decorated limit in its route's decorator. Every limit of this backend is a route's own
-    (above; none is set on a whole blueprint), so that pass only cost time (a twentieth of a
-    relayed request's CPU). With default, application or meta limits configured
-    (RATELIMIT_DEFAULT, RATELIMIT_APPLICATION, RATELIMIT_META), the pass stays.
-    """
-    configured = any(app.config.get(name) for name in ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META"))
-    with app.app_context():
-        manager = limiter.limit_manager  # the process's limiter: what an earlier app set counts too
-        if configured or manager.default_limits or manager.application_limits:
-            return
-    checks = app.before_request_funcs.get(None, [])
-    if limiter._check_request_limit in checks:
-        checks.remove(limiter._check_request_limit)
+    limiter.init_app(app)
+    skip_app_wide_pass_without_app_wide_limits(app)

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from eventory_backend import create_app
 from eventory_backend.extensions import db
-from eventory_backend.forwarded import waitress_options
+from eventory_backend.web.server import waitress_options
 
 from . import services
 from .fake_eventory import FakeEventory

@@ -219,7 +219,7 @@ def test_a_token_remembered_by_one_app_is_not_trusted_by_an_app_with_another_key
 
 
 def test_the_verified_token_cache_is_bounded_and_hands_out_copies():
-    from eventory_backend.verified_tokens import VerifiedTokens
+    from eventory_backend.web.jwt_decode_cache import VerifiedTokens
 
     cache = VerifiedTokens(max_entries=2)
     later = time.time() + 60

@@ -14,7 +14,8 @@ import requests
 from openapi_spec_validator import validate
 
 from config import from_environ
-from eventory_backend import SEED_SECRET_KEY, create_app
+from eventory_backend import create_app
+from eventory_backend.settings import SEED_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = "https://multisite.example"

@@ -15,9 +15,11 @@ import requests
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
-from eventory_backend import observability
 from eventory_backend.extensions import db
-from eventory_backend.observability import UNLIMITED_ENDPOINTS, JsonFormatter
+from eventory_backend.observability import logging as observability_logging
+from eventory_backend.observability import metrics as observability_metrics
+from eventory_backend.observability.health import UNLIMITED_ENDPOINTS
+from eventory_backend.observability.logging import JsonFormatter
 
 from .conftest import ADA, EVENTORY_LOGIN, start_instance
 from .test_proxy import account, save_login
@@ -60,7 +62,7 @@ class CapturedLogs:
 @pytest.fixture
 def logs():
     """Everything the package logs (access log included), as the JSON lines the app writes."""
-    observability.configure_logging()  # the app's own handlers first, as create_app leaves them
+    observability_logging.configure_logging()  # the app's own handlers first, as create_app leaves them
     captured = CapturedLogs()
     handler = logging.StreamHandler(captured.stream)
     handler.setFormatter(JsonFormatter())
@@ -373,7 +375,7 @@ def test_log_level_setting(make_app, logs):
         client.get("/healthz")
         assert logs.access() == []
     finally:
-        observability.configure_logging("INFO")
+        observability_logging.configure_logging("INFO")
     with pytest.raises(ValueError, match="BACKEND_LOG_LEVEL"):
         make_app(LOG_LEVEL="chatty")
 
@@ -555,7 +557,7 @@ def test_unreachable_eventory_is_counted(make_app, serve, fake):
 
 
 def test_metrics_helpers_are_no_ops_without_an_app():
-    observability.observe_upstream(0.1)
-    observability.count_upstream_error("timeout")
-    observability.count_sign_in("ok")
-    observability.count_token_cache(True)
+    observability_metrics.observe_upstream(0.1)
+    observability_metrics.count_upstream_error("timeout")
+    observability_metrics.count_sign_in("ok")
+    observability_metrics.count_token_cache(True)

@@ -5,9 +5,9 @@ from flask_jwt_extended import current_user, get_jwt, jwt_required
 from werkzeug.exceptions import Forbidden
 
 from .. import limits
-from ..api import Blueprint
-from ..security import SECURITY, login_required
+from ..web.api import Blueprint
 from . import services, tokens
+from .guard import SECURITY, login_required
 from .schemas import (
     AccountDeletionSchema,
     PasswordChangeSchema,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import ValidationError, validates_schema
 
-from ..validation import StrictSchema, Text
+from ..web.fields import StrictSchema, Text
 from .policy import MAX_LENGTH, password_problems
 
 

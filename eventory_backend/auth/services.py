@@ -6,23 +6,30 @@ import base64
 import hashlib
 import logging
 import secrets
-import unicodedata
 
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import Conflict, Forbidden, Unauthorized, UnprocessableEntity
 
 from ..extensions import bcrypt, db
-from ..logins import services as logins
+from ..observability.logging import loggable
+from ..web.fields import folded
 from .models import User
 from .policy import normalize, password_problems
 from .tokens import issue_tokens, revoke_all
 
 log = logging.getLogger("eventory_backend.auth")
 
+# Sent with user_id= while an account is being deleted, before its rows go. A receiver may return
+# a callable, which is called once the deletion is committed (the logins use it to forget the
+# deleted logins' cached Eventory tokens).
+account_deleting = Namespace().signal("account-deleting")
+
 
 def username_key(username: str) -> str:
-    return unicodedata.normalize("NFKC", username.strip()).casefold()
+    """The unique form of a username: `Ann` and `ann` are one account."""
+    return folded(username)
 
 
 def _prehash(password: str) -> bytes:
@@ -78,7 +85,9 @@ def authenticate(username: str, password: str, client_address: str = "-") -> Use
         check_password(_dummy_hash(), password)
     if user is None or not check_password(user.password_hash, password):
         # One line per failure, for fail2ban and the like; never the password.
-        log.warning("login failed address=%s username=%s", client_address, _printable(username))
+        log.warning(
+            "login failed address=%s username=%s", client_address, loggable(username, 100).replace(" ", "?") or "-"
+        )
         raise Unauthorized("Incorrect username or password.")
     return user
 
@@ -106,18 +115,15 @@ def set_password(user: User, new_password: str) -> None:
 
 def delete_account(user: User) -> None:
     """The user, their Eventory logins (ON DELETE CASCADE) and any cached Eventory tokens go."""
-    login_ids = [login.id for login in logins.list_logins(user.id)]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    when_deleted = [after for _receiver, after in account_deleting.send(app, user_id=user.id) if callable(after)]
     db.session.delete(user)
     db.session.commit()
-    for login_id in login_ids:
-        logins.announce_change(login_id)
+    for after in when_deleted:
+        after()
 
 
 class PolicyViolation(UnprocessableEntity):
     def __init__(self, problems: list[str]):
         super().__init__(problems[0])
         self.data = {"message": problems[0], "errors": {"new_password": problems}}
-
-
-def _printable(text: str) -> str:
-    return "".join(char if char.isprintable() and char != " " else "?" for char in text)[:100] or "-"

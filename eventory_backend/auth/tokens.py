@@ -1,22 +1,19 @@
-"""Access and refresh tokens: issuing, rotating, revoking, and the check every request makes."""
+"""Access and refresh tokens: issuing, rotating and revoking (the check every request makes is in guard.py)."""
 
 from __future__ import annotations
 
 import uuid
-import weakref
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
-from flask import current_app, g
+from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import CursorResult, Engine, bindparam, delete, select, update
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy import CursorResult, delete, update
 from werkzeug.exceptions import Unauthorized
 
-from ..db_types import utcnow
-from ..extensions import db, jwt
+from ..database import utcnow
+from ..extensions import db
+from .guard import Account
 from .models import RefreshToken, RevokedToken, TokenFamily, User
 
 
@@ -81,91 +78,3 @@ def _forget_expired() -> None:
     now = utcnow()
     db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
     db.session.execute(delete(TokenFamily).where(TokenFamily.expires_at < now))
-
-
-@dataclass(frozen=True)
-class Account:
-    """Who a verified token belongs to, read by the revocation check. Views that show or change
-    the account load the `User` row themselves (`services.get_account`)."""
-
-    id: int
-    username: str
-    token_generation: int
-
-
-# The user, the family's revoked flag and whether the jti is revoked, in one round trip.
-_REVOCATION_CHECK = select(
-    User.id,
-    User.username,
-    User.token_generation,
-    select(TokenFamily.revoked).where(TokenFamily.id == bindparam("family")).scalar_subquery(),
-    select(RevokedToken.jti).where(RevokedToken.jti == bindparam("jti")).exists(),
-).where(User.id == bindparam("user_id"))
-
-
-_compiled_checks: weakref.WeakKeyDictionary[Engine, SQLCompiler] = weakref.WeakKeyDictionary()
-
-
-def _revocation_check_for(engine: Engine) -> SQLCompiler:
-    """_REVOCATION_CHECK compiled once per engine, in its driver's own SQL and parameter style."""
-    compiled = _compiled_checks.get(engine)
-    if compiled is None:
-        compiled = cast(SQLCompiler, _REVOCATION_CHECK.compile(dialect=engine.dialect))
-        _compiled_checks[engine] = compiled
-    return compiled
-
-
-def _read_revocation_state(user_id: int, family: str | None, jti: str | None) -> tuple | None:
-    """The check's row, on a pooled connection held only for the query. It goes to the driver
-    directly: SQLAlchemy's Connection and result objects cost more than the query (a twelfth of
-    a relayed request). As SQLAlchemy would, a connection the database dropped is invalidated,
-    and driver errors are raised as SQLAlchemy's, so they answer as any database error does."""
-    engine = db.engine
-    compiled = _revocation_check_for(engine)
-    values = compiled.construct_params({"user_id": user_id, "family": family, "jti": jti}) or {}
-    params: Any = tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
-    driver_error = engine.dialect.loaded_dbapi.Error
-    connection = None
-    try:
-        connection = engine.raw_connection()
-        cursor = connection.cursor()
-        try:
-            cursor.execute(compiled.string, params)
-            return cursor.fetchone()
-        finally:
-            cursor.close()
-    except driver_error as error:
-        dropped = connection is not None and engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
-        if dropped and connection is not None:
-            connection.invalidate(error)
-        raise DBAPIError.instance(
-            compiled.string,
-            None,
-            error,
-            driver_error,
-            hide_parameters=True,
-            connection_invalidated=dropped,
-            dialect=engine.dialect,
-        ) from error
-    finally:
-        if connection is not None:
-            connection.close()  # back to the pool, rolled back (or discarded when invalidated)
-
-
-@jwt.token_in_blocklist_loader
-def _is_revoked(_header: dict, payload: dict) -> bool:
-    """One query on every authenticated request, on a connection held only for that query (a
-    relayed request then waits on Eventory without one)."""
-    try:
-        user_id = int(payload["sub"])
-    except (KeyError, TypeError, ValueError):
-        return True
-    row = _read_revocation_state(user_id, payload.get("fam"), payload.get("jti"))
-    if row is None:
-        return False  # the user lookup answers "the account no longer exists"
-    account_id, username, generation, family_is_revoked, jti_is_revoked = row
-    g.token_account = Account(account_id, username, generation)  # the user lookup of this request takes it
-    if payload.get("gen") != generation or jti_is_revoked:
-        return True
-    # A token with a family whose row is gone (expired, or its user deleted) is over too.
-    return payload.get("fam") is not None and (family_is_revoked is None or bool(family_is_revoked))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import Flask, current_app
 
-from ..instance import read_or_create
+from ..settings import read_or_create
 
 KEY_FILE = "credentials.key"
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db_types import UTCDateTime, utcnow
+from ..database import UTCDateTime, utcnow
 from ..extensions import Model
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from flask import current_app
 from flask_jwt_extended import current_user
 
-from ..api import Blueprint
-from ..security import login_required
+from ..auth.guard import login_required
+from ..web.api import Blueprint
 from . import services
 from .schemas import LoginCreateSchema, LoginSchema, LoginUpdateSchema
 

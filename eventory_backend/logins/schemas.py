@@ -5,7 +5,7 @@ import re
 import marshmallow as ma
 from marshmallow import ValidationError, validates_schema
 
-from ..validation import StrictSchema, Text
+from ..web.fields import StrictSchema, Text
 
 DEFAULT_COLOR = "#1976d2"
 

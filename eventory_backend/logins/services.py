@@ -10,13 +10,22 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 from werkzeug.exceptions import NotFound
 
+from ..auth.services import account_deleting
 from ..extensions import db
 from .crypto import CredentialError, cipher
 from .models import EventoryLogin
 
 log = logging.getLogger("eventory_backend.logins")
 
-NOT_FOUND = "No Eventory login with that id."
+
+class LoginNotFound(NotFound):
+    """A login the caller cannot see: another user's id is as unknown as a missing one."""
+
+    description = "No Eventory login with that id."
+
+    def __init__(self, login_id: int | None = None):
+        super().__init__(f"No Eventory login with id {login_id}." if login_id is not None else None)
+
 
 # Sent with login_id= after a login's credentials changed or it was deleted (the broker listens).
 login_changed = Namespace().signal("login-changed")
@@ -25,6 +34,18 @@ login_changed = Namespace().signal("login-changed")
 def announce_change(login_id: int) -> None:
     """Tell listeners (the broker's token cache) that a login changed or is gone."""
     login_changed.send(current_app._get_current_object(), login_id=login_id)  # type: ignore[attr-defined]
+
+
+@account_deleting.connect
+def _forget_tokens_of_deleted_account(_app, user_id: int):
+    """An account is being deleted: once it is, its logins' cached Eventory tokens are forgotten."""
+    login_ids = [login.id for login in list_logins(user_id)]
+
+    def forget() -> None:
+        for login_id in login_ids:
+            announce_change(login_id)
+
+    return forget
 
 
 def list_logins(owner_id: int) -> list[EventoryLogin]:
@@ -65,7 +86,7 @@ def get_login(owner_id: int, login_id: int) -> EventoryLogin:
     """The owner's login; another user's id is as unknown as a missing one."""
     login = db.session.get(EventoryLogin, login_id)
     if login is None or login.owner_id != owner_id:
-        raise NotFound(NOT_FOUND)
+        raise LoginNotFound()
     return login
 
 

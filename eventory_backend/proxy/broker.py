@@ -8,18 +8,13 @@ import time
 from dataclasses import dataclass
 
 from flask import Flask, current_app
-from werkzeug.exceptions import HTTPException
 
 from ..logins.services import login_changed
-from ..observability import Metrics, count_token_cache, counts_sign_ins
+from ..observability.metrics import Metrics, count_token_cache, counts_sign_ins, metrics_of
+from .errors import EventoryRejectedLogin, EventoryUnavailableForSignIn
 from .upstream import Upstream
 
 log = logging.getLogger("eventory_backend.proxy")
-
-
-class EventoryRejectedLogin(HTTPException):
-    code = 502
-    description = "Eventory rejected the stored username or password of this login; update the login and try again."
 
 
 @dataclass(frozen=True)
@@ -35,12 +30,12 @@ class Credentials:
 
 
 class TokenCache:
-    """Eventory tokens per login, in this process; one sign-in at a time per login."""
+    """Eventory tokens per login, in this process; one sign-in at a time per login. It reports
+    to the app's `metrics` it was built with (fan-out threads have no app context)."""
 
-    metrics: Metrics | None = None  # the app's, set by observability.init_app (fan-out threads have no app context)
-
-    def __init__(self, ttl: float):
+    def __init__(self, ttl: float, metrics: Metrics | None = None):
         self.ttl = ttl
+        self.metrics = metrics
         self._lock = threading.Lock()
         self._tokens: dict[int, tuple[str, float]] = {}
         self._sign_in_locks: dict[int, threading.Lock] = {}
@@ -125,13 +120,8 @@ def sign_in(upstream: Upstream, credentials: Credentials) -> str:
         response.close()
 
 
-class EventoryUnavailableForSignIn(HTTPException):
-    code = 502
-    description = "Eventory could not sign this login in right now; try again shortly."
-
-
 def init_app(app: Flask) -> None:
-    app.extensions["eventory_tokens"] = TokenCache(app.config["EVENTORY_TOKEN_TTL"])
+    app.extensions["eventory_tokens"] = TokenCache(app.config["EVENTORY_TOKEN_TTL"], metrics_of(app))
 
 
 def token_cache() -> TokenCache:

@@ -1,4 +1,4 @@
-"""Talking to Eventory: the pooled session, path and header rules, and streaming both ways."""
+"""Talking to Eventory: the one pooled HTTP session per app, and streaming both ways."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
@@ -16,77 +16,19 @@ import requests
 import urllib3
 from flask import Flask, current_app
 from requests.adapters import HTTPAdapter
-from werkzeug.exceptions import BadRequest, GatewayTimeout, HTTPException
+from werkzeug.exceptions import GatewayTimeout
 
-from ..observability import Metrics, count_upstream_error, current_metrics, observe_upstream
+from ..observability.logging import loggable
+from ..observability.metrics import Metrics, count_upstream_error, current_metrics, metrics_of, observe_upstream
+from .errors import EventoryBrokenBody, EventoryUnavailable
 
 log = logging.getLogger("eventory_backend.proxy")
 
 CHUNK = 64 * 1024
 # Bodies up to this size are read into memory, so a brokered call can be replayed once after a 401.
 REPLAYABLE_BODY = 1024 * 1024
-
-# Request headers a client may send on to Eventory; everything else (Cookie, the backend's own
-# Authorization, hop-by-hop headers, Host) stays here.
-REQUEST_HEADERS = {
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "cache-control",
-    "content-type",
-    "if-match",
-    "if-modified-since",
-    "if-none-match",
-    "if-range",
-    "if-unmodified-since",
-    "range",
-    "user-agent",
-    "x-requested-with",
-}
-# Response headers passed back; Set-Cookie and hop-by-hop headers never cross.
-RESPONSE_HEADERS = {
-    "accept-ranges",
-    "cache-control",
-    "content-disposition",
-    "content-encoding",
-    "content-language",
-    "content-length",
-    "content-range",
-    "content-type",
-    "etag",
-    "expires",
-    "last-modified",
-    "location",
-    "retry-after",
-    "vary",
-    "www-authenticate",
-}
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-}
-
-# Percent-encodings that could change what the path means once decoded: dot, slash, backslash,
-# at, colon, percent itself (double encoding), and control characters.
-_ENCODED_DANGER = re.compile(r"%(2e|2f|5c|40|3a|25|[01][0-9a-f]|7f)", re.IGNORECASE)
 # A URL that can go on the request line as it is: printable ASCII, no space, no fragment.
 _SENDABLE_AS_IS = re.compile(r"[!\"$-~]+")
-
-
-class EventoryUnavailable(HTTPException):
-    code = 502
-    description = "Eventory could not be reached; try again shortly."
-
-
-class EventoryBrokenBody(Exception):
-    """Eventory's answer broke off mid-body; the client's connection must close, not end cleanly."""
 
 
 @dataclass
@@ -114,39 +56,19 @@ class _SizedStream:
         return self._stream.read(size)
 
 
-def checked_path(path: str, raw_uri: str | None, prefix: str) -> str:
-    """The path to request below the Eventory base, or 400 for one that could leave it.
-
-    `path` is the decoded path after `prefix` (the route's, such as /eventory/ or /multisite/,
-    behind any mount point); `raw_uri` the request line's target as sent.
-    """
-    raw_path = (raw_uri or "").split("?", 1)[0]
-    problems = (
-        _ENCODED_DANGER.search(raw_path)
-        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in path + raw_path)
-        or "\\" in path
-        or "@" in path
-        or ":" in path
-        or path.startswith("/")
-        or "//" in path
-        or any(segment in {".", ".."} for segment in path.split("/"))
-    )
-    if problems:
-        raise BadRequest("This path is not allowed: it could leave the Eventory API.")
-    if not raw_path.startswith("/"):
-        raw_path = urlsplit(raw_path).path  # an absolute-form target: http://host/eventory/...
-    sent = raw_path[len(prefix) :] if raw_path.startswith(prefix) else None
-    if sent is not None and unquote(sent) == path:
-        return sent  # exactly as the client encoded it
-    return requests.utils.requote_uri(path)
-
-
 class Upstream:
-    """One pooled session per app, shared by waitress's threads."""
+    """One pooled session per app, shared by waitress's threads. It reports to the app's
+    `metrics` it was built with (fan-out threads have no app context to find them in)."""
 
-    metrics: Metrics | None = None  # the app's, set by observability.init_app (fan-out threads have no app context)
-
-    def __init__(self, base_url: str, connect_timeout: float, read_timeout: float, pool_size: int):
+    def __init__(
+        self,
+        base_url: str,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_size: int,
+        metrics: Metrics | None = None,
+    ):
+        self.metrics = metrics
         self.base_url = base_url.rstrip("/")
         base = urlsplit(self.base_url)
         self.base_path = base.path.rstrip("/")
@@ -198,12 +120,15 @@ class Upstream:
             return self.session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False, stream=stream)
         except requests.Timeout:
             count_upstream_error("timeout", self.metrics)
-            log.warning("eventory timeout method=%s path=/%s", method, _loggable(path))
+            log.warning("eventory timeout method=%s path=/%s", method, _loggable_path(path))
             raise GatewayTimeout("Eventory did not answer in time; try again shortly.") from None
         except (requests.ConnectionError, requests.RequestException) as error:
             count_upstream_error("unreachable", self.metrics)
             log.warning(
-                "eventory unreachable method=%s path=/%s error=%s", method, _loggable(path), type(error).__name__
+                "eventory unreachable method=%s path=/%s error=%s",
+                method,
+                loggable(unquote(path), 200),
+                type(error).__name__,
             )
             raise EventoryUnavailable() from None
         finally:
@@ -231,8 +156,8 @@ class Upstream:
         return rewritten
 
 
-def _loggable(path: str) -> str:
-    return "".join(char if char.isprintable() else "?" for char in unquote(path))[:200]
+def _loggable_path(path: str) -> str:
+    return loggable(unquote(path), 200)
 
 
 def stream_body(response: requests.Response) -> Iterator[bytes]:
@@ -270,36 +195,13 @@ def started_body(response: requests.Response) -> Iterator[bytes]:
     return itertools.chain([first], chunks)
 
 
-def named_by_connection(connection: str | None) -> set[str]:
-    """The headers a Connection header names: hop-by-hop too, whatever their names (RFC 9110 7.6.1)."""
-    return {token.strip().lower() for token in (connection or "").split(",") if token.strip()}
-
-
-def request_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> dict[str, str]:
-    """The client's headers that may go on to Eventory."""
-    named = named_by_connection(connection)
-    return {name: value for name, value in headers if name.lower() in REQUEST_HEADERS and name.lower() not in named}
-
-
-def response_headers(response: requests.Response, upstream: Upstream, proxy_prefix: str) -> list[tuple[str, str]]:
-    named = named_by_connection(response.headers.get("Connection"))
-    headers = []
-    for name, value in response.raw.headers.items():
-        lower = name.lower()
-        if lower not in RESPONSE_HEADERS or lower in HOP_BY_HOP or lower in named:
-            continue
-        if lower == "location":
-            value = upstream.rewrite_location(value, proxy_prefix)
-        headers.append((name, value))
-    return headers
-
-
 def init_app(app: Flask) -> None:
     app.extensions["eventory_upstream"] = Upstream(
         app.config["EVENTORY_URL"],
         app.config["PROXY_CONNECT_TIMEOUT"],
         app.config["PROXY_READ_TIMEOUT"],
         pool_size=max(10, app.config["THREADS"]),
+        metrics=metrics_of(app),
     )
 
 

@@ -1,4 +1,4 @@
-"""Field rules shared by the schemas of several blueprints."""
+"""Field types and rules shared by the schemas of several blueprints."""
 
 from __future__ import annotations
 
@@ -36,3 +36,8 @@ class StrictSchema(ma.Schema):
 
     class Meta:
         unknown = ma.RAISE
+
+
+def folded(name: str) -> str:
+    """The form in which two names compare equal: trimmed, NFKC-normalised, case-folded."""
+    return unicodedata.normalize("NFKC", name.strip()).casefold()

@@ -1,14 +1,19 @@
-"""Who the client is, behind a reverse proxy that BACKEND_TRUSTED_PROXIES names.
+"""Middleware: who the client is behind a trusted reverse proxy, no cookie sessions, and the
+security headers every answer carries.
 
-The socket's address is the client unless it is a trusted proxy; only then is its
-X-Forwarded-For (walked from the right, skipping further trusted proxies) and
-X-Forwarded-Proto believed. Anyone else's X-Forwarded-* headers are ignored.
+Behind a reverse proxy that BACKEND_TRUSTED_PROXIES names: the socket's address is the client
+unless it is a trusted proxy; only then is its X-Forwarded-For (walked from the right, skipping
+further trusted proxies) and X-Forwarded-Proto believed. Anyone else's X-Forwarded-* headers are
+ignored.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+
+from flask import Response, request
+from flask.sessions import SessionInterface
 
 PEER = "eventory_backend.peer_addr"
 CHAIN = "eventory_backend.forwarded_for"
@@ -50,12 +55,22 @@ class TrustedProxies:
         return self.wsgi_app(environ, start_response)
 
 
-def waitress_options(config) -> dict:
-    """The waitress settings `python wsgi.py` and the tests share: the app judges X-Forwarded-*."""
-    return {
-        "threads": config["THREADS"],
-        "ident": "eventory-backend",
-        "clear_untrusted_proxy_headers": False,
-        # The relay streams; waitress need not queue 16 MiB per response (and keep it) to do so.
-        "outbuf_high_watermark": 1024 * 1024,
-    }
+class NoCookieSessions(SessionInterface):
+    """Bearer tokens only: no cookie session is read or signed on any request."""
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
+NO_STORE_PREFIXES = ("/auth", "/logins")
+
+
+def security_headers(response: Response) -> Response:
+    """Answers about accounts and credentials are never cached; no response is content-sniffed."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.path.startswith(NO_STORE_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,88 @@
+"""Request ids (`X-Request-ID`), and one access-log line and one metrics observation per request."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request, request_finished
+from flask_jwt_extended import get_jwt
+
+from .logging import access_log, loggable
+from .metrics import metrics_of
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_LOGGED_PATH = 512
+
+
+def request_id() -> str:
+    """This request's id: the client's X-Request-ID when it is a plain token, else a new one."""
+    if "request_id" not in g:
+        sent = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    return g.request_id
+
+
+def _user_id() -> int | None:
+    """The subject of a token verified during this request (never verifies one itself)."""
+    try:
+        subject = get_jwt().get("sub")
+    except RuntimeError:  # no token was verified in this request
+        return None
+    if isinstance(subject, str) and subject.isascii() and subject.isdigit():
+        return int(subject)
+    return None
+
+
+def _begin_request() -> None:
+    g.request_started = time.perf_counter()
+    request_id()
+
+
+def _tag_response(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = request_id()
+    return response
+
+
+def _record(app: Flask, status: int) -> None:
+    """Log and count the request once, when its response (or its crash) is known."""
+    if g.get("request_recorded"):
+        return
+    g.request_recorded = True
+    seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    metrics = metrics_of(app)
+    if metrics is not None:
+        metrics.observe_request(route, request.method, status, seconds)
+    if access_log.isEnabledFor(logging.INFO):
+        fields = {
+            "request_id": request_id(),
+            "method": loggable(request.method, 16),
+            "path": loggable(request.path, MAX_LOGGED_PATH),
+            "status": status,
+            "duration_ms": round(seconds * 1000, 1),
+            "user_id": _user_id(),
+            "client": request.remote_addr,
+        }
+        access_log.info("request", extra={"fields": fields})
+
+
+def _finished(sender: Flask, response: Response, **_extra: Any) -> None:
+    _record(sender, response.status_code)
+
+
+def _teardown(_error: BaseException | None) -> None:
+    # Only reached unrecorded when the response was never finalised (an exception propagated).
+    _record(current_app, 500)
+
+
+def init_app(app: Flask) -> None:
+    # First, so a hook that fails after it still leaves a request id and a start time.
+    app.before_request_funcs.setdefault(None, []).insert(0, _begin_request)
+    app.after_request(_tag_response)
+    app.teardown_request(_teardown)
+    request_finished.connect(_finished, app)

@@ -1,0 +1,159 @@
+"""`/multisite`: one brokered GET for each of the owner's logins, in parallel, each answer in its
+own entry (one login's failure never fails the others)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from werkzeug.exceptions import HTTPException
+
+from ..logins import services as logins
+from .broker import Credentials, TokenCache, token_cache
+from .errors import StoredPasswordUnreadable
+from .services import brokered_send, release_database
+from .upstream import Upstream, upstream
+
+log = logging.getLogger("eventory_backend.proxy")
+
+MAX_BODY = 10 * 1024 * 1024
+TIMED_OUT = "Eventory did not answer in time."
+
+
+@dataclass
+class FanOutEntry:
+    """One login's part of the answer, in FanOutResultSchema's shape (its credentials stay here)."""
+
+    login_id: int
+    label: str
+    organisation: str | None
+    color: str
+    status: int | None = None
+    data: Any = None
+    error: str | None = None
+    elapsed_ms: float = 0.0
+    credentials: Credentials | None = field(default=None, repr=False)
+
+
+def fan_out(
+    owner_id: int,
+    path: str,
+    *,
+    query: str,
+    headers: dict[str, str],
+    login_ids: list[int] | None,
+    concurrency: int,
+    per_login_timeout: float,
+) -> list[FanOutEntry]:
+    """The brokered GET for each of the owner's logins (or the chosen ones), in parallel."""
+    entries = choose_logins(owner_id, login_ids)
+    release_database()
+    run(entries, path, query, headers, concurrency=concurrency, per_login_timeout=per_login_timeout)
+    return entries
+
+
+def choose_logins(owner_id: int, login_ids: list[int] | None) -> list[FanOutEntry]:
+    """An entry per login of the owner, or per chosen login (404 for one the owner cannot see),
+    with its credentials decrypted, or the error it answers when they cannot be."""
+    owned = logins.list_logins(owner_id)
+    if login_ids is not None:
+        known = {login.id for login in owned}
+        for login_id in login_ids:
+            if login_id not in known:
+                raise logins.LoginNotFound(login_id)
+        chosen = set(login_ids)
+        owned = [login for login in owned if login.id in chosen]
+    entries = []
+    for login in owned:
+        entry = FanOutEntry(login.id, login.label, login.organisation, login.color)
+        password = logins.readable_password(login)
+        if password is None:
+            entry.error = StoredPasswordUnreadable.description
+        else:
+            entry.credentials = Credentials(login.id, login.username, password)
+        entries.append(entry)
+    return entries
+
+
+def run(
+    entries: list[FanOutEntry],
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    *,
+    concurrency: int,
+    per_login_timeout: float,
+) -> None:
+    """Fill in each entry that has credentials, `concurrency` at a time; an entry still waiting
+    at the deadline answers a timeout."""
+    runnable = [entry for entry in entries if entry.credentials is not None]
+    if not runnable:
+        return
+    up, cache = upstream(), token_cache()
+    timeout = (min(up.timeout[0], per_login_timeout), per_login_timeout)
+    pool = ThreadPoolExecutor(max_workers=min(concurrency, len(runnable)), thread_name_prefix="fanout")
+    try:
+        started = time.monotonic()
+        futures = [
+            (entry, pool.submit(_fetch_one, up, cache, entry, path, query, headers, timeout)) for entry in runnable
+        ]
+        deadline = started + _time_allowed(len(runnable), concurrency, per_login_timeout)
+        for entry, future in futures:
+            try:
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                entry.error = TIMED_OUT
+                entry.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _time_allowed(count: int, concurrency: int, per_login_timeout: float) -> float:
+    """The whole fan-out's time: one per-login timeout for each round of `concurrency` calls."""
+    return per_login_timeout * (1 + count // max(1, concurrency))
+
+
+def _fetch_one(
+    up: Upstream, cache: TokenCache, entry: FanOutEntry, path: str, query: str, headers: dict[str, str], timeout
+) -> None:
+    started = time.monotonic()
+    try:
+        assert entry.credentials is not None
+        response = brokered_send(
+            up, cache, entry.credentials, "GET", path, query=query, headers=headers, timeout=timeout
+        )
+        entry.status = response.status_code
+        try:
+            raw = _read_limited(response, MAX_BODY)
+        finally:
+            response.close()
+        if raw:
+            try:
+                entry.data = json.loads(raw)
+            except ValueError:
+                entry.error = "Eventory's answer was not JSON."
+        if entry.error is None and not 200 <= response.status_code < 300:
+            entry.error = f"Eventory answered {response.status_code}."
+    except HTTPException as error:
+        entry.error = error.description
+    except Exception as error:  # noqa: BLE001 - one login's failure never fails the others
+        log.warning("fan-out login_id=%s failed error=%s", entry.login_id, type(error).__name__)
+        entry.error = "Eventory's answer could not be read."
+    finally:
+        entry.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+
+
+def _read_limited(response: requests.Response, limit: int) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ValueError("too large")
+        chunks.append(chunk)
+    return b"".join(chunks)

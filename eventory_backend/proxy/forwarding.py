@@ -1,0 +1,117 @@
+"""What crosses the relay: the paths a client may ask for below the Eventory base, and the
+headers that go on to Eventory and come back from it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+import requests
+from werkzeug.exceptions import BadRequest
+
+if TYPE_CHECKING:
+    from .upstream import Upstream
+
+# Request headers a client may send on to Eventory; everything else (Cookie, the backend's own
+# Authorization, hop-by-hop headers, Host) stays here.
+REQUEST_HEADERS = {
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "content-type",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "range",
+    "user-agent",
+    "x-requested-with",
+}
+# Response headers passed back; Set-Cookie and hop-by-hop headers never cross.
+RESPONSE_HEADERS = {
+    "accept-ranges",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-range",
+    "content-type",
+    "etag",
+    "expires",
+    "last-modified",
+    "location",
+    "retry-after",
+    "vary",
+    "www-authenticate",
+}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+}
+
+# Percent-encodings that could change what the path means once decoded: dot, slash, backslash,
+# at, colon, percent itself (double encoding), and control characters.
+_ENCODED_DANGER = re.compile(r"%(2e|2f|5c|40|3a|25|[01][0-9a-f]|7f)", re.IGNORECASE)
+
+
+def checked_path(path: str, raw_uri: str | None, prefix: str) -> str:
+    """The path to request below the Eventory base, or 400 for one that could leave it.
+
+    `path` is the decoded path after `prefix` (the route's, such as /eventory/ or /multisite/,
+    behind any mount point); `raw_uri` the request line's target as sent.
+    """
+    raw_path = (raw_uri or "").split("?", 1)[0]
+    problems = (
+        _ENCODED_DANGER.search(raw_path)
+        or any(ord(char) < 0x20 or ord(char) == 0x7F for char in path + raw_path)
+        or "\\" in path
+        or "@" in path
+        or ":" in path
+        or path.startswith("/")
+        or "//" in path
+        or any(segment in {".", ".."} for segment in path.split("/"))
+    )
+    if problems:
+        raise BadRequest("This path is not allowed: it could leave the Eventory API.")
+    if not raw_path.startswith("/"):
+        raw_path = urlsplit(raw_path).path  # an absolute-form target: http://host/eventory/...
+    sent = raw_path[len(prefix) :] if raw_path.startswith(prefix) else None
+    if sent is not None and unquote(sent) == path:
+        return sent  # exactly as the client encoded it
+    return requests.utils.requote_uri(path)
+
+
+def named_by_connection(connection: str | None) -> set[str]:
+    """The headers a Connection header names: hop-by-hop too, whatever their names (RFC 9110 7.6.1)."""
+    return {token.strip().lower() for token in (connection or "").split(",") if token.strip()}
+
+
+def request_headers(headers: Iterable[tuple[str, str]], connection: str | None) -> dict[str, str]:
+    """The client's headers that may go on to Eventory."""
+    named = named_by_connection(connection)
+    return {name: value for name, value in headers if name.lower() in REQUEST_HEADERS and name.lower() not in named}
+
+
+def response_headers(response: requests.Response, upstream: Upstream, proxy_prefix: str) -> list[tuple[str, str]]:
+    named = named_by_connection(response.headers.get("Connection"))
+    headers = []
+    for name, value in response.raw.headers.items():
+        lower = name.lower()
+        if lower not in RESPONSE_HEADERS or lower in HOP_BY_HOP or lower in named:
+            continue
+        if lower == "location":
+            value = upstream.rewrite_location(value, proxy_prefix)
+        headers.append((name, value))
+    return headers
