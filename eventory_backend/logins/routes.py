@@ -16,10 +16,10 @@ blp = Blueprint("logins", __name__, url_prefix="/logins", description="The curre
 @blp.response(200, LoginSchema(many=True))
 def list_logins():
     """List your saved Eventory logins (passwords only if the server exposes them)."""
+    owned = services.list_logins(current_user.id)
     if current_app.config["LOGINS_EXPOSE_PASSWORDS"]:
-        return [services.with_password(login) for login in services.list_logins(current_user.id)]
-    # Already in LoginSchema's shape; a Response is sent as it is, not dumped again.
-    return current_app.json.response(services.login_summaries(current_user.id))
+        return [services.with_password(login) for login in owned]
+    return owned
 
 
 @blp.post("")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import bindparam, select
 from werkzeug.exceptions import NotFound
 
 from ..auth.services import account_deleting
@@ -51,35 +49,6 @@ def _forget_tokens_of_deleted_account(_app, user_id: int):
 def list_logins(owner_id: int) -> list[EventoryLogin]:
     query = db.select(EventoryLogin).filter_by(owner_id=owner_id).order_by(EventoryLogin.id)
     return list(db.session.execute(query).scalars())
-
-
-# What GET /logins shows, built once; read on a connection held only for this query.
-_SUMMARIES = (
-    select(
-        EventoryLogin.id,
-        EventoryLogin.label,
-        EventoryLogin.username,
-        EventoryLogin.color,
-        EventoryLogin.organisation,
-        EventoryLogin.created_at,
-        EventoryLogin.updated_at,
-    )
-    .where(EventoryLogin.owner_id == bindparam("owner_id"))
-    .order_by(EventoryLogin.id)
-)
-
-
-def login_summaries(owner_id: int) -> list[dict]:
-    """The owner's logins as GET /logins shows them (LoginSchema's fields, without passwords),
-    ready for JSON: no objects loaded and no schema run, the longest part of listing ten logins.
-    tests/test_logins.py checks they equal LoginSchema's dump."""
-    with db.engine.connect() as connection:
-        rows = connection.execute(_SUMMARIES, {"owner_id": owner_id}).mappings().all()
-    return [{**row, "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"])} for row in rows]
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 def get_login(owner_id: int, login_id: int) -> EventoryLogin:
