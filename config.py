@@ -56,6 +56,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PROXY_CONNECT_TIMEOUT": ("PROXY_CONNECT_TIMEOUT", _float),
     "PROXY_READ_TIMEOUT": ("PROXY_READ_TIMEOUT", _float),
     "EVENTORY_TOKEN_TTL": ("EVENTORY_TOKEN_TTL", _int),
+    "EVENTORY_REJECTION_BACKOFF": ("EVENTORY_REJECTION_BACKOFF", _int),
     "FANOUT_CONCURRENCY": ("FANOUT_CONCURRENCY", _int),
     "FANOUT_TIMEOUT": ("FANOUT_TIMEOUT", _float),
     "LOGINS_EXPOSE_PASSWORDS": ("LOGINS_EXPOSE_PASSWORDS", _bool),
@@ -66,6 +67,8 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RATELIMIT_LOGIN": ("RATELIMIT_LOGIN", _str),
     "RATELIMIT_REGISTER": ("RATELIMIT_REGISTER", _str),
     "RATELIMIT_PROXY": ("RATELIMIT_PROXY", _str),
+    "RATELIMIT_LOGINS_WRITE": ("RATELIMIT_LOGINS_WRITE", _str),
+    "MAX_LOGINS_PER_USER": ("MAX_LOGINS_PER_USER", _int),
     "RATELIMIT_STORAGE_URI": ("RATELIMIT_STORAGE_URI", _str),
     "TRUSTED_PROXIES": ("TRUSTED_PROXIES", _list),
     "RATELIMIT_PASSWORD": ("RATELIMIT_PASSWORD", _str),
@@ -93,6 +96,8 @@ class Config:
     PROXY_CONNECT_TIMEOUT = 5.0
     PROXY_READ_TIMEOUT = 30.0
     EVENTORY_TOKEN_TTL = 15 * 60
+    # Credentials Eventory rejected are not tried again for this long (unless they change).
+    EVENTORY_REJECTION_BACKOFF = 15 * 60
     FANOUT_CONCURRENCY = 16
     FANOUT_TIMEOUT = 20.0
     LOGINS_EXPOSE_PASSWORDS = False
@@ -104,6 +109,8 @@ class Config:
     RATELIMIT_LOGIN = "10/minute"
     RATELIMIT_REGISTER = "10/hour"
     RATELIMIT_PROXY = "600/minute"
+    RATELIMIT_LOGINS_WRITE = "60/minute"  # saving, changing, deleting logins, per user
+    MAX_LOGINS_PER_USER = 100
     RATELIMIT_PASSWORD = "5/minute"  # noqa: S105 - a limit, not a password
     RATELIMIT_STORAGE_URI = "memory://"
     # Retry-After goes on 429s only (errors.py); X-RateLimit-* on every answer would be noise.

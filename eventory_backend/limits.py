@@ -8,6 +8,8 @@ first, and the token is verified once per request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, current_app, request
 from flask_jwt_extended import get_jwt
 
@@ -47,7 +49,19 @@ login_per_address = limiter.limit(setting("RATELIMIT_LOGIN"), key_func=client_ad
 login_per_username = limiter.limit(setting("RATELIMIT_LOGIN"), key_func=login_username, scope="login-username")
 register_per_address = limiter.limit(setting("RATELIMIT_REGISTER"), key_func=client_address, scope="register")
 password_per_user = limiter.limit(setting("RATELIMIT_PASSWORD"), key_func=current_user_or_address, scope="password")
+# One budget for every write to /logins (save, change, delete), per user.
+logins_write_per_user = limiter.shared_limit(
+    setting("RATELIMIT_LOGINS_WRITE"), scope="logins-write", key_func=current_user_or_address
+)
 proxy_per_user = limiter.shared_limit(setting("RATELIMIT_PROXY"), scope="proxy", key_func=current_user_or_address)
+
+
+def proxy_per_user_times(cost: Callable[[], int]):
+    """The proxy limit, counted `cost()` times for one request: a fan-out counts once for each
+    login it calls (the same budget as `proxy_per_user`)."""
+    return limiter.shared_limit(
+        setting("RATELIMIT_PROXY"), scope="proxy", key_func=current_user_or_address, cost=lambda: max(1, cost())
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -11,6 +11,8 @@ from ..extensions import Model
 
 class User(Model):
     __tablename__ = "users"
+    # Ids reach clients and key cached state: never hand a deleted row's id to a new one.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64))

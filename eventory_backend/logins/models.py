@@ -11,6 +11,8 @@ from ..extensions import Model
 
 class EventoryLogin(Model):
     __tablename__ = "eventory_logins"
+    # Ids reach clients and key cached state: never hand a deleted row's id to a new one.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_jwt_extended import current_user
 
+from .. import limits
 from ..auth.guard import login_required
 from ..web.api import Blueprint
 from . import services
@@ -24,11 +25,12 @@ def list_logins():
 
 @blp.post("")
 @login_required
+@limits.logins_write_per_user
 @blp.arguments(LoginCreateSchema)
 @blp.response(201, LoginSchema)
 def create_login(fields):
     """Save an Eventory login; its password is encrypted before it is stored."""
-    return services.add_login(current_user.id, **fields)
+    return services.add_login(current_user.id, current_app.config["MAX_LOGINS_PER_USER"], **fields)
 
 
 @blp.get("/<id:login_id>")
@@ -41,6 +43,7 @@ def get_login(login_id):
 
 @blp.put("/<id:login_id>")
 @login_required
+@limits.logins_write_per_user
 @blp.arguments(LoginUpdateSchema)
 @blp.response(200, LoginSchema)
 def update_login(fields, login_id):
@@ -50,6 +53,7 @@ def update_login(fields, login_id):
 
 @blp.delete("/<id:login_id>")
 @login_required
+@limits.logins_write_per_user
 @blp.response(204)
 def delete_login(login_id):
     """Forget a saved Eventory login."""

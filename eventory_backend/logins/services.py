@@ -6,7 +6,8 @@ import logging
 
 from blinker import Namespace
 from flask import current_app
-from werkzeug.exceptions import NotFound
+from sqlalchemy import func, select
+from werkzeug.exceptions import Conflict, NotFound
 
 from ..auth.services import account_deleting
 from ..extensions import db
@@ -51,6 +52,14 @@ def list_logins(owner_id: int) -> list[EventoryLogin]:
     return list(db.session.execute(query).scalars())
 
 
+def count_logins(owner_id: int, login_ids: list[int] | None = None) -> int:
+    """How many logins the owner has (of `login_ids`, when given)."""
+    query = select(func.count()).select_from(EventoryLogin).where(EventoryLogin.owner_id == owner_id)
+    if login_ids is not None:
+        query = query.where(EventoryLogin.id.in_(set(login_ids)))
+    return db.session.execute(query).scalar_one()
+
+
 def get_login(owner_id: int, login_id: int) -> EventoryLogin:
     """The owner's login; another user's id is as unknown as a missing one."""
     login = db.session.get(EventoryLogin, login_id)
@@ -59,7 +68,11 @@ def get_login(owner_id: int, login_id: int) -> EventoryLogin:
     return login
 
 
-def add_login(owner_id: int, *, label: str, username: str, password: str, color: str) -> EventoryLogin:
+def add_login(owner_id: int, most: int, *, label: str, username: str, password: str, color: str) -> EventoryLogin:
+    """Save a login, unless the owner already has `most` of them (409: each one is a sign-in the
+    broker may make, so their number is bounded)."""
+    if count_logins(owner_id) >= most:
+        raise Conflict(f"You have {most} saved Eventory logins, the most this server allows; delete one first.")
     login = EventoryLogin(
         owner_id=owner_id, label=label, username=username, color=color, password_encrypted=cipher().encrypt(password)
     )

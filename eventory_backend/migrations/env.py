@@ -90,14 +90,33 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        sqlite = connection.dialect.name == 'sqlite'
+        if sqlite:
+            # Batch migrations recreate SQLite tables: with foreign keys on, dropping `users`
+            # would cascade into every table that refers to it. The pragma only takes effect
+            # outside a transaction, so it is set before the migrations' transaction begins and
+            # set back after it ended, with a check that every reference still holds.
+            connection.exec_driver_sql('PRAGMA foreign_keys=OFF')
+            connection.commit()
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                connection.commit()
+                broken = connection.exec_driver_sql('PRAGMA foreign_key_check').fetchall()
+                if broken:
+                    raise RuntimeError(f'The migration left {len(broken)} broken references.')
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql('PRAGMA foreign_keys=ON')
+                connection.commit()
 
 
 if context.is_offline_mode():

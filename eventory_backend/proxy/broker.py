@@ -1,8 +1,11 @@
-"""Signing in to Eventory with a stored login, and caching the Eventory token per login."""
+"""Signing in to Eventory with a stored login, and caching the Eventory token per exact credentials."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -19,9 +22,11 @@ log = logging.getLogger("eventory_backend.proxy")
 
 @dataclass(frozen=True)
 class Credentials:
-    """What a worker needs to sign in, read from the database before any upstream call."""
+    """What a worker needs to sign in, read from the database before any upstream call: the
+    login, its owner, and the Eventory username and password stored for it at that moment."""
 
     login_id: int
+    owner_id: int
     username: str
     password: str
 
@@ -29,68 +34,120 @@ class Credentials:
         return f"Credentials(login_id={self.login_id})"
 
 
+@dataclass
+class _Token:
+    value: str
+    expires: float
+    login_id: int
+
+
 class TokenCache:
-    """Eventory tokens per login, in this process; one sign-in at a time per login. It reports
-    to the app's `metrics` it was built with (fan-out threads have no app context)."""
+    """Eventory tokens in this process, each kept under the exact credentials it was signed in
+    with (login, owner, username, password), never under a login id alone: a login changed or
+    deleted by any process or instance, an id handed to a new login, or a call that read the old
+    credentials while another changed them can only find a token signed in with what it sends.
 
-    def __init__(self, ttl: float, metrics: Metrics | None = None):
+    Credentials Eventory rejected are remembered the same way and not tried again until they
+    change or `rejection_backoff` seconds pass: a brokered call answers the same 502 meanwhile
+    without asking Eventory (no password guessing through the broker, no lock-out of this
+    server's address). One sign-in at a time per credentials. It reports to the app's `metrics`
+    it was built with (fan-out threads have no app context).
+    """
+
+    MAX_ENTRIES = 10_000  # past this, expired entries are swept out
+
+    def __init__(self, ttl: float, rejection_backoff: float = 900.0, metrics: Metrics | None = None):
         self.ttl = ttl
+        self.rejection_backoff = rejection_backoff
         self.metrics = metrics
+        # Keys are HMACs under a per-process secret: the password is compared, never kept.
+        self._secret = secrets.token_bytes(32)
         self._lock = threading.Lock()
-        self._tokens: dict[int, tuple[str, float]] = {}
-        self._sign_in_locks: dict[int, threading.Lock] = {}
-        self._generations: dict[int, int] = {}
+        self._tokens: dict[bytes, _Token] = {}
+        self._rejected: dict[bytes, tuple[float, int]] = {}
+        self._sign_in_locks: dict[bytes, threading.Lock] = {}
 
-    def _sign_in_lock(self, login_id: int) -> threading.Lock:
+    def _key(self, credentials: Credentials) -> bytes:
+        fields = (str(credentials.login_id), str(credentials.owner_id), credentials.username, credentials.password)
+        return hmac.new(self._secret, "\0".join(fields).encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+
+    def _sign_in_lock(self, key: bytes) -> threading.Lock:
         with self._lock:
-            return self._sign_in_locks.setdefault(login_id, threading.Lock())
+            return self._sign_in_locks.setdefault(key, threading.Lock())
 
     def cached(self, login_id: int) -> str | None:
+        """A live token signed in for this login, with whatever credentials (for inspection)."""
+        now = time.monotonic()
         with self._lock:
-            entry = self._tokens.get(login_id)
-            if entry and entry[1] > time.monotonic():
-                return entry[0]
-            return None
-
-    def _usable(self, login_id: int, stale: str | None) -> str | None:
-        """The cached token unless it is missing, expired or the `stale` one; counted as a hit."""
-        token = self.cached(login_id)
-        if token and token != stale:
-            count_token_cache(True, self.metrics)
-            return token
+            for entry in self._tokens.values():
+                if entry.login_id == login_id and entry.expires > now:
+                    return entry.value
         return None
 
+    def _usable(self, key: bytes, stale: str | None) -> str | None:
+        """The cached token unless it is missing, expired or the `stale` one; counted as a hit."""
+        with self._lock:
+            entry = self._tokens.get(key)
+        if entry is not None and entry.expires > time.monotonic() and entry.value != stale:
+            count_token_cache(True, self.metrics)
+            return entry.value
+        return None
+
+    def _check_not_rejected(self, key: bytes, login_id: int) -> None:
+        with self._lock:
+            rejected = self._rejected.get(key)
+        if rejected is not None and rejected[0] > time.monotonic():
+            log.info("eventory sign-in skipped, credentials rejected before login_id=%s", login_id)
+            raise EventoryRejectedLogin()
+
     def token(self, credentials: Credentials, upstream: Upstream, *, stale: str | None = None) -> str:
-        """A valid-looking token for the login, signing in if there is none (or only `stale`)."""
-        token = self._usable(credentials.login_id, stale)
+        """A valid-looking token for these credentials, signing in if there is none (or only `stale`)."""
+        key = self._key(credentials)
+        token = self._usable(key, stale)
         if token:
             return token
-        with self._sign_in_lock(credentials.login_id):
-            # Whoever held the lock before us may have signed in already.
-            token = self._usable(credentials.login_id, stale)
+        self._check_not_rejected(key, credentials.login_id)
+        with self._sign_in_lock(key):
+            # Whoever held the lock before us may have signed in (or been refused) already.
+            token = self._usable(key, stale)
             if token:
                 return token
+            self._check_not_rejected(key, credentials.login_id)
             count_token_cache(False, self.metrics)
-            with self._lock:
-                generation = self._generations.get(credentials.login_id, 0)
-            token = sign_in(upstream, credentials)
-            with self._lock:
-                # A login changed or deleted meanwhile must not get this token back.
-                if self._generations.get(credentials.login_id, 0) == generation:
-                    self._tokens[credentials.login_id] = (token, time.monotonic() + self.ttl)
+            try:
+                token = sign_in(upstream, credentials)
+            except EventoryRejectedLogin:
+                self._remember(self._rejected, key, (time.monotonic() + self.rejection_backoff, credentials.login_id))
+                raise
+            self._remember(self._tokens, key, _Token(token, time.monotonic() + self.ttl, credentials.login_id))
             return token
 
-    def drop(self, login_id: int, stale: str) -> None:
-        """Eventory refused `stale`: the next call signs in afresh (a newer token stays)."""
+    def _remember(self, table: dict, key: bytes, value: object) -> None:
         with self._lock:
-            entry = self._tokens.get(login_id)
-            if entry and entry[0] == stale:
-                del self._tokens[login_id]
+            if len(self._tokens) + len(self._rejected) >= self.MAX_ENTRIES:
+                self._sweep()
+            table[key] = value
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        self._tokens = {key: entry for key, entry in self._tokens.items() if entry.expires > now}
+        self._rejected = {key: entry for key, entry in self._rejected.items() if entry[0] > now}
+        self._sign_in_locks = {key: lock for key, lock in self._sign_in_locks.items() if lock.locked()}
+
+    def drop(self, credentials: Credentials, stale: str) -> None:
+        """Eventory refused `stale`: the next call signs in afresh (a newer token stays)."""
+        key = self._key(credentials)
+        with self._lock:
+            entry = self._tokens.get(key)
+            if entry is not None and entry.value == stale:
+                del self._tokens[key]
 
     def forget(self, login_id: int) -> None:
+        """A login changed or is gone: drop what this process holds for it (tokens signed in with
+        its old credentials could no longer be found anyway)."""
         with self._lock:
-            self._tokens.pop(login_id, None)
-            self._generations[login_id] = self._generations.get(login_id, 0) + 1
+            self._tokens = {key: entry for key, entry in self._tokens.items() if entry.login_id != login_id}
+            self._rejected = {key: entry for key, entry in self._rejected.items() if entry[1] != login_id}
 
 
 @counts_sign_ins(rejected=EventoryRejectedLogin)
@@ -121,7 +178,9 @@ def sign_in(upstream: Upstream, credentials: Credentials) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["eventory_tokens"] = TokenCache(app.config["EVENTORY_TOKEN_TTL"], metrics_of(app))
+    app.extensions["eventory_tokens"] = TokenCache(
+        app.config["EVENTORY_TOKEN_TTL"], app.config["EVENTORY_REJECTION_BACKOFF"], metrics_of(app)
+    )
 
 
 def token_cache() -> TokenCache:

@@ -76,7 +76,7 @@ def choose_logins(owner_id: int, login_ids: list[int] | None) -> list[FanOutEntr
         if password is None:
             entry.error = StoredPasswordUnreadable.description
         else:
-            entry.credentials = Credentials(login.id, login.username, password)
+            entry.credentials = Credentials(login.id, login.owner_id, login.username, password)
         entries.append(entry)
     return entries
 

@@ -8,6 +8,7 @@ from werkzeug.exceptions import UnprocessableEntity
 
 from .. import limits
 from ..auth.guard import identified, login_required
+from ..logins import services as logins
 from ..web.api import Blueprint
 from ..web.converters import parse_id
 from ..web.middleware import CHAIN, PEER
@@ -62,9 +63,15 @@ def open_session(login_id: int):
     return services.open_session(current_user.id, login_id)
 
 
+def _logins_called() -> int:
+    """How many logins this fan-out calls: what it counts against the proxy limit."""
+    _query, login_ids = _split_logins_parameter(request.query_string.decode("latin-1"))
+    return logins.count_logins(current_user.id, login_ids)
+
+
 @blp.get("/multisite/<anypath:path>")
 @login_required
-@limits.proxy_per_user
+@limits.proxy_per_user_times(_logins_called)
 @blp.response(200, FanOutSchema)
 @blp.doc(**FANOUT_DOC)
 def fan_out(path: str):

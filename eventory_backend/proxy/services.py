@@ -61,7 +61,7 @@ def credentials_for(owner_id: int, login_id: int) -> Credentials:
     password = logins.readable_password(login)
     if password is None:
         raise StoredPasswordUnreadable()
-    return Credentials(login.id, login.username, password)
+    return Credentials(login.id, login.owner_id, login.username, password)
 
 
 def release_database() -> None:
@@ -115,7 +115,7 @@ def brokered_send(
             response = send(cache.token(credentials, up, stale=token))
         else:
             # A streamed body is gone once sent: this call answers Eventory's 401, the next one signs in.
-            cache.drop(credentials.login_id, token)
+            cache.drop(credentials, token)
     return response
 
 
