@@ -20,7 +20,7 @@ from .observability import health, metrics
 from .proxy import broker, upstream
 from .web import converters
 from .web.api import document_security, serve_swagger_ui_files
-from .web.middleware import NoCookieSessions, TrustedProxies, security_headers
+from .web.middleware import NoCookieSessions, Request, TrustedProxies, security_headers
 
 CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "X-Eventory-Login", "X-Eventory-Authorization", "X-Request-ID"]
 CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID", "Content-Disposition", "Location"]
@@ -70,6 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.cli.add_command(group)
 
     # Middleware
+    app.request_class = Request
     app.session_interface = NoCookieSessions()
     app.after_request(security_headers)
     app.wsgi_app = TrustedProxies(app.wsgi_app, app.config["TRUSTED_PROXIES"])  # type: ignore[method-assign]

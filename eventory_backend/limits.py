@@ -8,9 +8,10 @@ first, and the token is verified once per request.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_jwt_extended import get_jwt
 
 from .extensions import limiter
@@ -21,6 +22,27 @@ from .web.fields import folded
 def client_address() -> str:
     """The socket's address, or the client behind a trusted proxy (see web/middleware.py)."""
     return request.remote_addr or "unknown"
+
+
+def client_network() -> str:
+    """What a per-address limit counts against: the client's IPv4 address, or its IPv6 /64 (one
+    client commonly holds a whole /64, and could otherwise take a new budget per address)."""
+    address = client_address()
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return address
+
+
+def failed_login(response: Response) -> bool:
+    """Only wrong passwords count against a username: its owner is never locked out by others'
+    guesses while the right password still works within the limit."""
+    return response.status_code == 401
 
 
 def login_username() -> str:
@@ -38,16 +60,18 @@ def current_user_or_address() -> str:
         identity = get_jwt().get("sub")
     except RuntimeError:  # no guard verified a token in this request
         identity = None
-    return f"user:{identity}" if identity else f"address:{client_address()}"
+    return f"user:{identity}" if identity else f"address:{client_network()}"
 
 
 def setting(name: str):
     return lambda: current_app.config[name]
 
 
-login_per_address = limiter.limit(setting("RATELIMIT_LOGIN"), key_func=client_address, scope="login-address")
-login_per_username = limiter.limit(setting("RATELIMIT_LOGIN"), key_func=login_username, scope="login-username")
-register_per_address = limiter.limit(setting("RATELIMIT_REGISTER"), key_func=client_address, scope="register")
+login_per_address = limiter.limit(setting("RATELIMIT_LOGIN"), key_func=client_network, scope="login-address")
+login_per_username = limiter.limit(
+    setting("RATELIMIT_LOGIN"), key_func=login_username, scope="login-username", deduct_when=failed_login
+)
+register_per_address = limiter.limit(setting("RATELIMIT_REGISTER"), key_func=client_network, scope="register")
 password_per_user = limiter.limit(setting("RATELIMIT_PASSWORD"), key_func=current_user_or_address, scope="password")
 # One budget for every write to /logins (save, change, delete), per user.
 logins_write_per_user = limiter.shared_limit(

@@ -8,6 +8,7 @@ lookup of the same request takes it (one query per request, both ends in this fi
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import wraps
 
@@ -72,17 +73,23 @@ def verified_claims(optional: bool = False) -> dict:
     return get_jwt()
 
 
-def is_backend_token(authorization: str) -> bool:
-    """Whether an Authorization header carries a token this backend signed (expired or revoked
-    ones too): the public relay forwards the client's Eventory token, never one of ours."""
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return False
-    try:
-        decode_token(token.strip(), allow_expired=True)
-    except (JWTExtendedException, PyJWTError):
-        return False
-    return True
+# Anything shaped like a JWT (three base64url parts), wherever it stands in a header.
+_JWT_SHAPED = re.compile(r"[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]*")
+
+
+def carries_backend_token(authorization: str) -> bool:
+    """Whether any part of an Authorization header is a token this backend signed (expired or
+    revoked ones too), however it is written: `Bearer <t>`, `Bearer\t<t>`, a bare `<t>`, `JWT <t>`,
+    `Token <t>`, inside a comma-separated list. The public relay forwards the client's Eventory
+    token, never one of ours."""
+    for found in _JWT_SHAPED.findall(authorization):
+        for candidate in {found, found.replace("=", "")}:  # with and without base64 padding
+            try:
+                decode_token(candidate, allow_expired=True)
+            except (JWTExtendedException, PyJWTError):
+                continue
+            return True
+    return False
 
 
 # The user, the family's revoked flag and whether the jti is revoked, in one round trip.

@@ -104,9 +104,15 @@ def request_headers(headers: Iterable[tuple[str, str]], connection: str | None) 
     return {name: value for name, value in headers if name.lower() in REQUEST_HEADERS and name.lower() not in named}
 
 
+# Every relayed answer: HTML or SVG from Eventory must not run script on this backend's origin
+# (where the console and the tokens live). X-Content-Type-Options: nosniff is on every answer.
+RELAYED_ANSWER_HEADERS = [("Content-Security-Policy", "sandbox")]
+
+
 def response_headers(response: requests.Response, upstream: Upstream, proxy_prefix: str) -> list[tuple[str, str]]:
+    """Eventory's headers that may come back to the client, and the relay's own."""
     named = named_by_connection(response.headers.get("Connection"))
-    headers = []
+    headers = list(RELAYED_ANSWER_HEADERS)
     for name, value in response.raw.headers.items():
         lower = name.lower()
         if lower not in RESPONSE_HEADERS or lower in HOP_BY_HOP or lower in named:

@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from flask_jwt_extended import current_user
 
-from ..auth.guard import is_backend_token, verified_claims
+from ..auth.guard import carries_backend_token, verified_claims
 from ..extensions import db
 from ..logins import services as logins
 from ..web.converters import parse_id
@@ -42,7 +42,7 @@ def eventory_auth(
     All but the public case need this backend's bearer token (401 without a valid one).
     """
     if public and login_header is None and client_token is None:
-        forwarded = authorization if authorization is not None and not is_backend_token(authorization) else None
+        forwarded = authorization if authorization is not None and not carries_backend_token(authorization) else None
         return EventoryAuth(authorization=forwarded)
     verified_claims()
     if login_header is not None:

@@ -1,5 +1,5 @@
-"""Middleware: who the client is behind a trusted reverse proxy, no cookie sessions, and the
-security headers every answer carries.
+"""Middleware: who the client is behind a trusted reverse proxy, the request class, no cookie
+sessions, and the security headers every answer carries.
 
 Behind a reverse proxy that BACKEND_TRUSTED_PROXIES names: the socket's address is the client
 unless it is a trusted proxy; only then is its X-Forwarded-For (walked from the right, skipping
@@ -12,8 +12,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from flask import Request as FlaskRequest
 from flask import Response, request
 from flask.sessions import SessionInterface
+from werkzeug.exceptions import BadRequest
 
 PEER = "eventory_backend.peer_addr"
 CHAIN = "eventory_backend.forwarded_for"
@@ -53,6 +55,19 @@ class TrustedProxies:
             if proto and proto.strip().lower() in {"http", "https"}:
                 environ["wsgi.url_scheme"] = proto.strip().lower()
         return self.wsgi_app(environ, start_response)
+
+
+class Request(FlaskRequest):
+    """Flask's request, with JSON nested deeper than the decoder's stack a 400 wherever the body
+    is read (Werkzeug turns only ValueError into one; RecursionError would be a 500)."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            if silent:
+                return None
+            raise BadRequest("The request body is not valid JSON: it is nested too deeply.") from None
 
 
 class NoCookieSessions(SessionInterface):
