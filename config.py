@@ -44,6 +44,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SECRET_KEY": ("SECRET_KEY", _str),
     "ACCESS_TOKEN_EXPIRE_MINUTES": ("ACCESS_TOKEN_EXPIRE_MINUTES", _int),
     "REFRESH_TOKEN_EXPIRE_DAYS": ("REFRESH_TOKEN_EXPIRE_DAYS", _int),
+    "REFRESH_GRACE_SECONDS": ("REFRESH_GRACE_SECONDS", _int),
     "DATABASE_URL": ("SQLALCHEMY_DATABASE_URI", _str),
     "CORS_ORIGINS": ("CORS_ORIGINS", _list),
     "EVENTORY_URL": ("EVENTORY_URL", _str),
@@ -84,6 +85,7 @@ class Config:
     SECRET_KEY: str | None = None  # None: generated once into the instance folder
     ACCESS_TOKEN_EXPIRE_MINUTES = 1440
     REFRESH_TOKEN_EXPIRE_DAYS = 30
+    REFRESH_GRACE_SECONDS = 5  # a refresh token used again this soon is a second tab, not a thief
     SQLALCHEMY_DATABASE_URI: str | None = None  # None: instance/eventory_backend.db
     CORS_ORIGINS = ["*"]
     EVENTORY_URL = "https://api.eventory.se"

@@ -5,6 +5,9 @@ Eventory over real sockets."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from .conftest import ADA, BOB, EVENTORY_LOGIN
@@ -142,3 +145,35 @@ def test_deeply_nested_json_is_a_400_on_every_route_never_a_500(make_app, serve,
         for method, path in _routes(live.app):
             response = live.request(method, path, data=body, headers={**auth, "Content-Type": "application/json"})
             assert response.status_code < 500, (method, path, response.text)
+
+
+# --- 10. two tabs refreshing at once ------------------------------------------------------------
+
+
+def _refresh(live, refresh_token):
+    return live.post("/auth/refresh", headers={"Authorization": f"Bearer {refresh_token}"})
+
+
+def test_two_tabs_refreshing_at_once_both_get_a_working_pair(make_app, serve):
+    live = serve(make_app(REFRESH_GRACE_SECONDS=5))
+    live.post("/auth/register", json=ADA)
+    pair = live.post("/auth/login", data=ADA).json()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _n: _refresh(live, pair["refresh_token"]), range(4)))
+    assert [answer.status_code for answer in answers] == [200] * 4
+    for answer in answers:
+        tab = answer.json()
+        assert live.get("/auth/me", headers={"Authorization": f"Bearer {tab['access_token']}"}).status_code == 200
+        assert _refresh(live, tab["refresh_token"]).status_code == 200  # each tab goes on refreshing
+
+
+def test_a_reuse_after_the_grace_window_still_ends_the_family(make_app, serve):
+    live = serve(make_app(REFRESH_GRACE_SECONDS=1))
+    live.post("/auth/register", json=ADA)
+    pair = live.post("/auth/login", data=ADA).json()
+    successor = _refresh(live, pair["refresh_token"]).json()
+    time.sleep(1.5)
+    replayed = _refresh(live, pair["refresh_token"])
+    assert replayed.status_code == 401 and "ended" in replayed.json()["detail"]
+    assert live.get("/auth/me", headers={"Authorization": f"Bearer {successor['access_token']}"}).status_code == 401
+    assert _refresh(live, successor["refresh_token"]).status_code == 401

@@ -42,6 +42,8 @@ class RefreshToken(Model):
     jti: Mapped[str] = mapped_column(String(36), primary_key=True)
     family_id: Mapped[str] = mapped_column(ForeignKey("token_families.id", ondelete="CASCADE"), index=True)
     used: Mapped[bool] = mapped_column(default=False)
+    # When it was traded: a second use within BACKEND_REFRESH_GRACE_SECONDS is a concurrent tab.
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
-from sqlalchemy import CursorResult, delete, update
+from sqlalchemy import CursorResult, delete, select, update
 from werkzeug.exceptions import Unauthorized
 
 from ..database import utcnow
@@ -43,12 +43,20 @@ def issue_tokens(user: User | Account, family_id: str | None = None) -> dict:
 
 
 def rotate(user: User | Account, payload: dict) -> dict:
-    """Trade a refresh token for a new pair. A refresh token presented twice ends its whole family."""
+    """Trade a refresh token for a new pair. Presented again within BACKEND_REFRESH_GRACE_SECONDS
+    (two tabs refreshing at once), it gets a fresh pair of the same family; presented again
+    later, it was stolen or replayed, and its whole family ends."""
+    now = utcnow()
     result = db.session.execute(
-        update(RefreshToken).where(RefreshToken.jti == payload["jti"], RefreshToken.used.is_(False)).values(used=True)
+        update(RefreshToken)
+        .where(RefreshToken.jti == payload["jti"], RefreshToken.used.is_(False))
+        .values(used=True, used_at=now)
     )
-    used_now = cast(CursorResult, result).rowcount
-    if used_now != 1:
+    if cast(CursorResult, result).rowcount != 1:
+        used_at = db.session.execute(select(RefreshToken.used_at).where(RefreshToken.jti == payload["jti"])).scalar()
+        grace = timedelta(seconds=current_app.config["REFRESH_GRACE_SECONDS"])
+        if used_at is not None and now - used_at <= grace:
+            return issue_tokens(user, family_id=payload["fam"])
         db.session.execute(update(TokenFamily).where(TokenFamily.id == payload.get("fam")).values(revoked=True))
         db.session.commit()
         raise Unauthorized(
