@@ -4,13 +4,9 @@ the fake Eventory, and the app under a real waitress server."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -20,14 +16,8 @@ from eventory_backend import create_app
 from eventory_backend.extensions import db
 from eventory_backend.forwarded import waitress_options
 
-from . import services
 from .fake_eventory import FakeEventory
-
-ROOT = Path(__file__).resolve().parent.parent
-
-ADA = {"username": "ada", "password": "analytical engine notes"}
-BOB = {"username": "bob", "password": "difference engine sketches"}
-EVENTORY_LOGIN = {"label": "Org One", "username": "anna@example.com", "password": "eventory-pass-1", "color": "#ff0000"}
+from .helpers import ADA, BOB, register_and_login
 
 
 @pytest.fixture(autouse=True)
@@ -114,13 +104,6 @@ def client(app):
     return app.test_client()
 
 
-def register_and_login(client, account) -> dict:
-    response = client.post("/auth/register", json=account)
-    assert response.status_code == 201, response.json
-    token = client.post("/auth/login", data=account).json["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 @pytest.fixture
 def auth_headers(client) -> dict:
     return register_and_login(client, ADA)
@@ -195,32 +178,3 @@ def serve():
 @pytest.fixture
 def live(app, serve) -> LiveServer:
     return serve(app)
-
-
-def start_instance(tmp_path: Path, name: str, environment: dict) -> tuple[subprocess.Popen, str]:
-    """`python wsgi.py` as production runs it, with only the given BACKEND_* settings; its
-    stderr goes to `<tmp_path>/<name>.log`. Returns the process and its URL once it answers."""
-    port = services.free_port()
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("BACKEND_")},
-        **environment,
-        "PYTHON_DOTENV_DISABLED": "1",
-        "BACKEND_INSTANCE_PATH": str(tmp_path / name),
-        "BACKEND_PORT": str(port),
-    }
-    log_path = tmp_path / f"{name}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(url + "/openapi.json", timeout=2)
-            return process, url
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(log_path.read_text()) from None
-            time.sleep(0.2)

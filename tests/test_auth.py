@@ -10,7 +10,7 @@ from contextlib import closing
 import jwt
 import pytest
 
-from .conftest import ADA, EVENTORY_LOGIN, register_and_login
+from .helpers import ADA, EVENTORY_LOGIN, register_and_login
 
 ORIGIN = {"Origin": "https://multisite.example"}
 

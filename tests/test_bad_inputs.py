@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from eventory_backend.extensions import db
 
-from .conftest import ADA, EVENTORY_LOGIN
+from .helpers import ADA, EVENTORY_LOGIN
 
 MIB = 1024 * 1024
 TEN_THOUSAND = 10_000

@@ -16,7 +16,7 @@ from eventory_backend.extensions import db
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.models import EventoryLogin
 
-from .conftest import ADA, BOB, EVENTORY_LOGIN, register_and_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, register_and_login
 
 NEW_PASSWORD = "a brand new passphrase for ada"
 

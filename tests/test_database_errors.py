@@ -15,8 +15,7 @@ from eventory_backend.auth.models import User
 from eventory_backend.extensions import db
 from eventory_backend.logins.models import EventoryLogin
 
-from .conftest import ADA, EVENTORY_LOGIN, register_and_login
-from .test_observability import app_whose_database_is_gone
+from .helpers import ADA, EVENTORY_LOGIN, app_whose_database_is_gone, register_and_login
 
 SECRET_CIPHERTEXT = "gAAAA-ciphertext-that-must-not-leak"
 

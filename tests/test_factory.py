@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -16,7 +15,8 @@ from openapi_spec_validator import validate
 from config import from_environ
 from eventory_backend import SEED_SECRET_KEY, create_app
 
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import ROOT
+
 ALLOWED = "https://multisite.example"
 
 

@@ -13,8 +13,7 @@ from eventory_backend.auth.models import User
 from eventory_backend.extensions import db
 from eventory_backend.logins.models import EventoryLogin
 
-from .conftest import ADA, BOB, EVENTORY_LOGIN, register_and_login
-from .test_proxy import account, save_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, account, register_and_login, save_login
 
 NEW_PASSWORD = "a brand new passphrase for ada"
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from .conftest import ADA, BOB, EVENTORY_LOGIN, register_and_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, register_and_login
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
 WRONG = "not the right password at all"

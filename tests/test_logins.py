@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from .conftest import ADA, EVENTORY_LOGIN, register_and_login
+from .helpers import ADA, EVENTORY_LOGIN, register_and_login
 
 
 def add(client, headers, **fields):

@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 
 from eventory_backend.extensions import db, migrate
 
-from .conftest import ADA, register_and_login
+from .helpers import ADA, register_and_login
 
 
 def schema_drift(app) -> list:

@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import re
-import shutil
 import socket
 from datetime import datetime, timedelta
 
@@ -16,11 +15,9 @@ from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
 from eventory_backend import observability
-from eventory_backend.extensions import db
 from eventory_backend.observability import UNLIMITED_ENDPOINTS, JsonFormatter
 
-from .conftest import ADA, EVENTORY_LOGIN, start_instance
-from .test_proxy import account, save_login
+from .helpers import ADA, EVENTORY_LOGIN, account, app_whose_database_is_gone, save_login, start_instance
 
 ACCESS_FIELDS = {
     "time",
@@ -76,17 +73,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def app_whose_database_is_gone(make_app, tmp_path):
-    """A working app, then its SQLite file's folder removed: every new connection fails."""
-    folder = tmp_path / "database"
-    folder.mkdir()
-    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{(folder / 'gone.db').as_posix()}")
-    with app.app_context():
-        db.engine.dispose()
-    shutil.rmtree(folder)
-    return app
 
 
 def samples(metrics_text: str) -> dict[tuple, float]:

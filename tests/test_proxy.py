@@ -14,20 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from .conftest import ADA, BOB, EVENTORY_LOGIN
 from .fake_eventory import GZIP_BODY, download_sha256
-
-
-def account(live, who=ADA) -> dict:
-    live.post("/auth/register", json=who)
-    token = live.post("/auth/login", data=who).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
-
-
-def save_login(live, headers, **fields) -> int:
-    response = live.post("/logins", json={**EVENTORY_LOGIN, **fields}, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
+from .helpers import BOB, EVENTORY_LOGIN, account, save_login
 
 
 @pytest.fixture
