@@ -17,7 +17,7 @@ from eventory_backend.extensions import db
 from eventory_backend.forwarded import waitress_options
 
 from .fake_eventory import FakeEventory
-from .helpers import ADA, BOB, register_and_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login
 
 
 @pytest.fixture(autouse=True)
@@ -54,16 +54,11 @@ def fake_eventory() -> Iterator[FakeEventory]:
 
 @pytest.fixture
 def eventory(fake_eventory) -> Iterator[FakeEventory]:
-    """The shared fake, with empty counters and no added delays."""
+    """The shared fake Eventory, with empty counters and no added delays: what the tests ask about."""
     fake_eventory.reset()
     fake_eventory.delay = fake_eventory.login_delay = 0.0
     yield fake_eventory
     fake_eventory.delay = fake_eventory.login_delay = 0.0
-
-
-@pytest.fixture
-def fake(eventory) -> FakeEventory:
-    return eventory
 
 
 @pytest.fixture
@@ -105,13 +100,30 @@ def client(app):
 
 
 @pytest.fixture
-def auth_headers(client) -> dict:
-    return register_and_login(client, ADA)
+def ada_tokens(client) -> dict:
+    """Ada registered and logged in once: her token pair (access_token, refresh_token, ...)."""
+    assert client.post("/auth/register", json=ADA).status_code == 201
+    return log_in(client, ADA)
 
 
 @pytest.fixture
-def other_headers(client) -> dict:
+def ada(ada_tokens) -> dict:
+    """Ada's bearer headers (the access token of `ada_tokens`); they work on `live` too, which serves `app`."""
+    return bearer(ada_tokens["access_token"])
+
+
+@pytest.fixture
+def bob(client) -> dict:
+    """Bob registered and logged in: his bearer headers."""
     return register_and_login(client, BOB)
+
+
+@pytest.fixture
+def ada_login(client, ada) -> dict:
+    """Ada's one saved Eventory login, as the API returns it."""
+    response = client.post("/logins", json=EVENTORY_LOGIN, headers=ada)
+    assert response.status_code == 201, response.json
+    return response.json
 
 
 @dataclass

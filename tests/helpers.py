@@ -34,6 +34,17 @@ def register_and_login(client, account) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
+def log_in(client, who=ADA) -> dict:
+    """A fresh login's whole answer (access and refresh token)."""
+    response = client.post("/auth/login", data=who)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def account(live, who=ADA) -> dict:
     """Register `who` on a live server (if not yet there) and log in: bearer headers."""
     live.post("/auth/register", json=who)

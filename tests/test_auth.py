@@ -134,14 +134,14 @@ def test_me_needs_a_token(client):
     assert "detail" in response.json
 
 
-def test_token_of_a_deleted_user_is_401(app, client, auth_headers):
+def test_token_of_a_deleted_user_is_401(app, client, ada):
     from eventory_backend.auth.models import User
     from eventory_backend.extensions import db
 
     with app.app_context():
         db.session.execute(db.delete(User))
         db.session.commit()
-    response = client.get("/auth/me", headers=auth_headers)
+    response = client.get("/auth/me", headers=ada)
     assert response.status_code == 401
 
 
@@ -176,20 +176,20 @@ def _bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_a_remembered_token_still_ends_at_logout(client, auth_headers):
-    assert client.get("/auth/me", headers=auth_headers).status_code == 200
-    assert client.get("/auth/me", headers=auth_headers).status_code == 200
-    assert client.post("/auth/logout", headers=auth_headers).status_code == 204
-    assert client.get("/auth/me", headers=auth_headers).status_code == 401
+def test_a_remembered_token_still_ends_at_logout(client, ada):
+    assert client.get("/auth/me", headers=ada).status_code == 200
+    assert client.get("/auth/me", headers=ada).status_code == 200
+    assert client.post("/auth/logout", headers=ada).status_code == 204
+    assert client.get("/auth/me", headers=ada).status_code == 401
 
 
-def test_a_remembered_token_is_refused_once_it_expires(app, client, auth_headers):
+def test_a_remembered_token_is_refused_once_it_expires(app, client, ada):
     from datetime import timedelta
 
     from flask_jwt_extended import create_access_token, decode_token
 
     with app.app_context():
-        claims = decode_token(auth_headers["Authorization"].split()[1])
+        claims = decode_token(ada["Authorization"].split()[1])
         short = create_access_token(
             identity=claims["sub"],
             additional_claims={"gen": claims["gen"], "fam": claims["fam"]},
@@ -202,9 +202,9 @@ def test_a_remembered_token_is_refused_once_it_expires(app, client, auth_headers
     assert "expired" in response.json["detail"]
 
 
-def test_a_token_differing_only_in_its_signature_is_checked_afresh_and_refused(client, auth_headers):
-    token = auth_headers["Authorization"].split()[1]
-    assert client.get("/auth/me", headers=auth_headers).status_code == 200
+def test_a_token_differing_only_in_its_signature_is_checked_afresh_and_refused(client, ada):
+    token = ada["Authorization"].split()[1]
+    assert client.get("/auth/me", headers=ada).status_code == 200
     head, payload, signature = token.split(".")
     forged = f"{head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
     assert client.get("/auth/me", headers=_bearer(forged)).status_code == 401

@@ -83,14 +83,6 @@ def case(kwargs, status, field=None, *, id):
     return pytest.param(kwargs, status, field, id=id)
 
 
-@pytest.fixture
-def ada_login(client, auth_headers) -> dict:
-    """Ada's one saved Eventory login, as the API returns it."""
-    response = client.post("/logins", json=EVENTORY_LOGIN, headers=auth_headers)
-    assert response.status_code == 201, response.json
-    return response.json
-
-
 def ada_logins(client, headers) -> list[dict]:
     response = client.get("/logins", headers=headers)
     assert response.status_code == 200, response.json
@@ -237,7 +229,7 @@ LOGIN_CASES = [
 
 
 @pytest.mark.parametrize(("kwargs", "status", "field"), LOGIN_CASES)
-def test_bad_login_request_is_refused_without_a_token(app, client, auth_headers, kwargs, status, field):
+def test_bad_login_request_is_refused_without_a_token(app, client, ada, kwargs, status, field):
     before = snapshot(app)
 
     body = assert_error(client.post("/auth/login", **kwargs), status, field)
@@ -356,47 +348,47 @@ EDIT_ONLY_CASES = [
 
 @pytest.mark.parametrize(("post_kwargs", "put_kwargs", "status", "field"), CREATE_AND_EDIT_CASES)
 def test_bad_login_body_is_refused_on_create_and_edit_and_changes_nothing(
-    app, client, auth_headers, ada_login, post_kwargs, put_kwargs, status, field
+    app, client, ada, ada_login, post_kwargs, put_kwargs, status, field
 ):
     login_id = ada_login["id"]
-    listed = ada_logins(client, auth_headers)
+    listed = ada_logins(client, ada)
     before = snapshot(app)
 
     responses = {
-        "POST": client.post("/logins", headers=auth_headers, **post_kwargs),
-        "PUT": client.put(f"/logins/{login_id}", headers=auth_headers, **put_kwargs),
+        "POST": client.post("/logins", headers=ada, **post_kwargs),
+        "PUT": client.put(f"/logins/{login_id}", headers=ada, **put_kwargs),
     }
 
     assert 500 not in {r.status_code for r in responses.values()}, {m: r.status_code for m, r in responses.items()}
     for response in responses.values():
         assert_error(response, status, field)
     assert snapshot(app) == before
-    assert ada_logins(client, auth_headers) == listed
+    assert ada_logins(client, ada) == listed
 
 
 @pytest.mark.parametrize(("kwargs", "status", "field"), CREATE_ONLY_CASES)
-def test_incomplete_new_login_is_refused_and_saves_nothing(app, client, auth_headers, ada_login, kwargs, status, field):
-    listed = ada_logins(client, auth_headers)
+def test_incomplete_new_login_is_refused_and_saves_nothing(app, client, ada, ada_login, kwargs, status, field):
+    listed = ada_logins(client, ada)
     before = snapshot(app)
 
-    assert_error(client.post("/logins", headers=auth_headers, **kwargs), status, field)
+    assert_error(client.post("/logins", headers=ada, **kwargs), status, field)
 
     assert snapshot(app) == before
-    assert ada_logins(client, auth_headers) == listed
+    assert ada_logins(client, ada) == listed
 
 
 @pytest.mark.parametrize(("kwargs", "status", "field"), EDIT_ONLY_CASES)
 def test_empty_or_owner_changing_edit_is_refused_and_changes_nothing(
-    app, client, auth_headers, ada_login, kwargs, status, field
+    app, client, ada, ada_login, kwargs, status, field
 ):
     login_id = ada_login["id"]
-    unchanged = read_login(client, auth_headers, login_id)
+    unchanged = read_login(client, ada, login_id)
     before = snapshot(app)
 
-    assert_error(client.put(f"/logins/{login_id}", headers=auth_headers, **kwargs), status, field)
+    assert_error(client.put(f"/logins/{login_id}", headers=ada, **kwargs), status, field)
 
     assert snapshot(app) == before
-    assert read_login(client, auth_headers, login_id) == unchanged
+    assert read_login(client, ada, login_id) == unchanged
 
 
 # --- ids: someone else's, missing, or not an id at all ---------------------------------------------
@@ -409,18 +401,18 @@ def _send(client, method, path, headers):
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
-def test_another_users_login_is_404_like_a_missing_one(app, client, auth_headers, other_headers, ada_login, method):
+def test_another_users_login_is_404_like_a_missing_one(app, client, ada, bob, ada_login, method):
     login_id = ada_login["id"]
-    unchanged = read_login(client, auth_headers, login_id)
+    unchanged = read_login(client, ada, login_id)
     before = snapshot(app)
 
-    missing = assert_error(_send(client, method, f"/logins/{login_id + 1000}", other_headers), 404)
-    someone_elses = assert_error(_send(client, method, f"/logins/{login_id}", other_headers), 404)
+    missing = assert_error(_send(client, method, f"/logins/{login_id + 1000}", bob), 404)
+    someone_elses = assert_error(_send(client, method, f"/logins/{login_id}", bob), 404)
 
     assert someone_elses == missing
     assert snapshot(app) == before
-    assert read_login(client, auth_headers, login_id) == unchanged
-    assert ada_logins(client, other_headers) == []
+    assert read_login(client, ada, login_id) == unchanged
+    assert ada_logins(client, bob) == []
 
 
 ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
@@ -449,19 +441,19 @@ BAD_IDS = {
 
 
 @pytest.mark.parametrize("make_id", BAD_IDS.values(), ids=BAD_IDS.keys())
-def test_login_id_that_is_not_a_plain_int64_is_404(app, client, auth_headers, ada_login, make_id):
+def test_login_id_that_is_not_a_plain_int64_is_404(app, client, ada, ada_login, make_id):
     login_id = ada_login["id"]
-    unchanged = read_login(client, auth_headers, login_id)
+    unchanged = read_login(client, ada, login_id)
     before = snapshot(app)
 
     path = f"/logins/{make_id(login_id)}"
-    responses = {method: _send(client, method, path, auth_headers) for method in ("GET", "PUT", "DELETE")}
+    responses = {method: _send(client, method, path, ada) for method in ("GET", "PUT", "DELETE")}
 
     assert {method: r.status_code for method, r in responses.items()} == {"GET": 404, "PUT": 404, "DELETE": 404}
     for response in responses.values():
         assert_error(response, 404)
     assert snapshot(app) == before
-    assert read_login(client, auth_headers, login_id) == unchanged
+    assert read_login(client, ada, login_id) == unchanged
 
 
 # --- bearer tokens --------------------------------------------------------------------------------
@@ -548,10 +540,10 @@ PROTECTED = [
 
 
 @pytest.mark.parametrize("make_header", TOKENS.values(), ids=TOKENS.keys())
-def test_missing_or_bad_token_is_401_and_changes_nothing(app, client, auth_headers, ada_login, make_header):
-    token = auth_headers["Authorization"].removeprefix("Bearer ")
+def test_missing_or_bad_token_is_401_and_changes_nothing(app, client, ada, ada_login, make_header):
+    token = ada["Authorization"].removeprefix("Bearer ")
     headers = {} if make_header is None else {"Authorization": make_header(app, token)}
-    listed = ada_logins(client, auth_headers)
+    listed = ada_logins(client, ada)
     before = snapshot(app)
 
     body = {"label": "Intruder", "username": "x@example.com", "password": "intruder-pass", "color": "#000"}
@@ -569,7 +561,7 @@ def test_missing_or_bad_token_is_401_and_changes_nothing(app, client, auth_heade
     for response in responses.values():
         assert_error(response, 401)
     assert snapshot(app) == before
-    assert ada_logins(client, auth_headers) == listed
+    assert ada_logins(client, ada) == listed
 
 
 # --- size, routes and methods ---------------------------------------------------------------------
@@ -601,16 +593,16 @@ def _too_large_json(**fields) -> str:
     ],
     ids=["post-logins", "put-login", "register", "login-multipart", "login-urlencoded"],
 )
-def test_body_over_one_mebibyte_is_413(app, client, auth_headers, ada_login, method, path, make_kwargs):
+def test_body_over_one_mebibyte_is_413(app, client, ada, ada_login, method, path, make_kwargs):
     kwargs = make_kwargs()
-    listed = ada_logins(client, auth_headers)
+    listed = ada_logins(client, ada)
     before = snapshot(app)
 
-    response = client.open(path.format(id=ada_login["id"]), method=method, headers=auth_headers, **kwargs)
+    response = client.open(path.format(id=ada_login["id"]), method=method, headers=ada, **kwargs)
 
     assert_error(response, 413)
     assert snapshot(app) == before
-    assert ada_logins(client, auth_headers) == listed
+    assert ada_logins(client, ada) == listed
 
 
 @pytest.mark.parametrize(
@@ -624,10 +616,10 @@ def test_body_over_one_mebibyte_is_413(app, client, auth_headers, ada_login, met
         ("GET", "/%00"),
     ],
 )
-def test_unknown_route_is_404_json(app, client, auth_headers, ada_login, method, path):
+def test_unknown_route_is_404_json(app, client, ada, ada_login, method, path):
     before = snapshot(app)
 
-    assert_error(client.open(path.format(id=ada_login["id"]), method=method, headers=auth_headers), 404)
+    assert_error(client.open(path.format(id=ada_login["id"]), method=method, headers=ada), 404)
 
     assert snapshot(app) == before
 
@@ -648,12 +640,12 @@ def test_unknown_route_is_404_json(app, client, auth_headers, ada_login, method,
         ("POST", "/auth/me"),
     ],
 )
-def test_wrong_method_is_405_json(app, client, auth_headers, ada_login, method, path):
-    listed = ada_logins(client, auth_headers)
+def test_wrong_method_is_405_json(app, client, ada, ada_login, method, path):
+    listed = ada_logins(client, ada)
     before = snapshot(app)
 
-    response = client.open(path.format(id=ada_login["id"]), method=method, headers=auth_headers, json={"color": "#000"})
+    response = client.open(path.format(id=ada_login["id"]), method=method, headers=ada, json={"color": "#000"})
 
     assert_error(response, 405)
     assert snapshot(app) == before
-    assert ada_logins(client, auth_headers) == listed
+    assert ada_logins(client, ada) == listed

@@ -178,13 +178,13 @@ def test_a_short_lock_is_waited_out_not_an_error(make_app, sqlite_path):
     assert login_rows(app) == [EVENTORY_LOGIN["label"]]
 
 
-def test_racing_update_of_one_login_is_a_409_not_a_lost_write(app, client, auth_headers, database_url):
+def test_racing_update_of_one_login_is_a_409_not_a_lost_write(app, client, ada, database_url):
     """Another writer changes the row between this request's read and its write."""
     from sqlalchemy import create_engine, event, text
     from sqlalchemy.orm import Session
 
     created = client.post(
-        "/logins", json={"label": "Mine", "username": "u@example.com", "password": "p"}, headers=auth_headers
+        "/logins", json={"label": "Mine", "username": "u@example.com", "password": "p"}, headers=ada
     ).json
     other_writer = create_engine(database_url)
     fired = []
@@ -200,13 +200,13 @@ def test_racing_update_of_one_login_is_a_409_not_a_lost_write(app, client, auth_
 
     event.listen(Session, "before_flush", concurrent_write)
     try:
-        response = client.put(f"/logins/{created['id']}", json={"color": "#000"}, headers=auth_headers)
+        response = client.put(f"/logins/{created['id']}", json={"color": "#000"}, headers=ada)
     finally:
         event.remove(Session, "before_flush", concurrent_write)
         other_writer.dispose()
     assert response.status_code == 409
     assert "changed" in response.json["detail"]
-    after = client.get(f"/logins/{created['id']}", headers=auth_headers).json
+    after = client.get(f"/logins/{created['id']}", headers=ada).json
     assert (after["label"], after["color"]) == ("Theirs", "#1976d2")
 
 
@@ -225,11 +225,11 @@ def test_an_authenticated_request_while_the_database_is_unreachable_is_503(make_
     assert token not in response.get_data(as_text=True) and token not in caplog.text
 
 
-def test_a_failing_revocation_query_is_503_not_500(app, client, auth_headers, database_url):
+def test_a_failing_revocation_query_is_503_not_500(app, client, ada, database_url):
     with app.app_context():
         db.session.execute(text("DROP TABLE revoked_tokens"))
         db.session.commit()
-    response = client.get("/auth/me", headers=auth_headers)
+    response = client.get("/auth/me", headers=ada)
     assert response.status_code == 503, response.get_json()
     assert response.json["detail"]
 

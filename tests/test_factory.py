@@ -72,12 +72,12 @@ def test_unknown_route_and_wrong_method_are_json(client):
     assert "GET" in wrong.headers["Allow"]
 
 
-def test_body_over_the_limit_is_413(client, auth_headers):
+def test_body_over_the_limit_is_413(client, ada):
     body = b'{"label": "' + b"x" * (1024 * 1024) + b'"}'
-    response = client.post("/logins", data=body, content_type="application/json", headers=auth_headers)
+    response = client.post("/logins", data=body, content_type="application/json", headers=ada)
     assert response.status_code == 413
     assert isinstance(response.json["detail"], str)
-    assert client.get("/logins", headers=auth_headers).json == []
+    assert client.get("/logins", headers=ada).json == []
 
 
 def test_crash_is_a_500_without_trace_or_secret(make_app):

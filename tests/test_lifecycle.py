@@ -13,23 +13,12 @@ from eventory_backend.auth.models import User
 from eventory_backend.extensions import db
 from eventory_backend.logins.models import EventoryLogin
 
-from .helpers import ADA, BOB, EVENTORY_LOGIN, account, register_and_login, save_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, account, bearer, log_in, register_and_login, save_login
 
 NEW_PASSWORD = "a brand new passphrase for ada"
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def log_in(client, who=ADA) -> dict:
-    """A fresh login's whole answer (access and refresh token)."""
-    response = client.post("/auth/login", data=who)
-    assert response.status_code == 200, response.json
-    return response.json
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def bear(session: dict) -> dict:
@@ -58,53 +47,46 @@ def assert_401(response):
     assert isinstance(response.json["detail"], str) and response.json["detail"]
 
 
-@pytest.fixture
-def ada(client) -> dict:
-    """Ada registered and logged in once: her token pair."""
-    assert client.post("/auth/register", json=ADA).status_code == 201
-    return log_in(client)
-
-
 # --- logout and logout-all -----------------------------------------------------------------------
 
 
-def test_logout_ends_the_token_it_was_called_with(client, ada):
-    response = client.post("/auth/logout", headers=bearer(ada["access_token"]))
+def test_logout_ends_the_token_it_was_called_with(client, ada_tokens):
+    response = client.post("/auth/logout", headers=bearer(ada_tokens["access_token"]))
 
     assert response.status_code == 204
-    assert_401(client.get("/auth/me", headers=bearer(ada["access_token"])))
-    assert_401(client.get("/logins", headers=bearer(ada["access_token"])))
+    assert_401(client.get("/auth/me", headers=bearer(ada_tokens["access_token"])))
+    assert_401(client.get("/logins", headers=bearer(ada_tokens["access_token"])))
 
 
-def test_logout_ends_that_sessions_refresh_token_too(client, ada):
-    client.post("/auth/logout", headers=bearer(ada["access_token"]))
+def test_logout_ends_that_sessions_refresh_token_too(client, ada_tokens):
+    client.post("/auth/logout", headers=bearer(ada_tokens["access_token"]))
 
-    assert_401(refresh(client, ada["refresh_token"]))
+    assert_401(refresh(client, ada_tokens["refresh_token"]))
 
 
-def test_logout_leaves_the_users_other_sessions_alone(client, ada):
+def test_logout_leaves_the_users_other_sessions_alone(client, ada_tokens):
     phone = log_in(client)
 
-    client.post("/auth/logout", headers=bearer(ada["access_token"]))
+    client.post("/auth/logout", headers=bearer(ada_tokens["access_token"]))
 
     assert me_status(client, phone["access_token"]) == 200
     assert refresh(client, phone["refresh_token"]).status_code == 200
 
 
-def test_logging_in_again_after_logout_works(client, ada):
-    client.post("/auth/logout", headers=bearer(ada["access_token"]))
+def test_logging_in_again_after_logout_works(client, ada_tokens):
+    client.post("/auth/logout", headers=bearer(ada_tokens["access_token"]))
 
     assert me_status(client, log_in(client)["access_token"]) == 200
 
 
-def test_logout_all_ends_every_token_of_the_user_only(client, ada):
+def test_logout_all_ends_every_token_of_the_user_only(client, ada_tokens):
     phone = log_in(client)
     bob = register_and_login(client, BOB)
 
-    response = client.post("/auth/logout-all", headers=bearer(ada["access_token"]))
+    response = client.post("/auth/logout-all", headers=bearer(ada_tokens["access_token"]))
 
     assert response.status_code == 204
-    for session in (ada, phone):
+    for session in (ada_tokens, phone):
         assert_401(client.get("/auth/me", headers=bearer(session["access_token"])))
         assert_401(refresh(client, session["refresh_token"]))
     assert client.get("/auth/me", headers=bob).status_code == 200
@@ -139,11 +121,11 @@ def test_password_change_holds_after_a_restart(make_app):
 # --- refresh tokens ------------------------------------------------------------------------------
 
 
-def test_login_returns_a_refresh_token_beside_the_access_token(client, ada):
-    assert ada["token_type"] == "bearer"
-    assert isinstance(ada["expires_in"], int) and ada["expires_in"] > 0
-    assert ada["refresh_token"] and ada["refresh_token"] != ada["access_token"]
-    assert me_status(client, ada["access_token"]) == 200
+def test_login_returns_a_refresh_token_beside_the_access_token(client, ada_tokens):
+    assert ada_tokens["token_type"] == "bearer"
+    assert isinstance(ada_tokens["expires_in"], int) and ada_tokens["expires_in"] > 0
+    assert ada_tokens["refresh_token"] and ada_tokens["refresh_token"] != ada_tokens["access_token"]
+    assert me_status(client, ada_tokens["access_token"]) == 200
 
 
 @pytest.mark.parametrize("days", [None, 2])
@@ -157,45 +139,45 @@ def test_refresh_token_lives_for_the_configured_days(make_app, days):
     assert timedelta(seconds=claims["exp"] - claims["iat"]) == timedelta(days=days or 30)
 
 
-def test_refresh_gives_a_new_working_pair(client, ada):
-    response = refresh(client, ada["refresh_token"])
+def test_refresh_gives_a_new_working_pair(client, ada_tokens):
+    response = refresh(client, ada_tokens["refresh_token"])
 
     assert response.status_code == 200, response.json
     pair = response.json
     assert pair["token_type"] == "bearer"
-    assert pair["access_token"] != ada["access_token"]
-    assert pair["refresh_token"] != ada["refresh_token"]
+    assert pair["access_token"] != ada_tokens["access_token"]
+    assert pair["refresh_token"] != ada_tokens["refresh_token"]
     assert client.get("/auth/me", headers=bear(pair)).json["username"] == "ada"
     assert refresh(client, pair["refresh_token"]).status_code == 200
 
 
-def test_a_refresh_token_works_only_once(client, ada):
-    assert refresh(client, ada["refresh_token"]).status_code == 200
+def test_a_refresh_token_works_only_once(client, ada_tokens):
+    assert refresh(client, ada_tokens["refresh_token"]).status_code == 200
 
-    assert_401(refresh(client, ada["refresh_token"]))
+    assert_401(refresh(client, ada_tokens["refresh_token"]))
 
 
-def test_reused_refresh_token_ends_the_whole_family(client, ada):
+def test_reused_refresh_token_ends_the_whole_family(client, ada_tokens):
     """A thief and the owner both hold the refresh token: whoever comes second ends them both."""
-    rotated = refresh(client, ada["refresh_token"]).json
+    rotated = refresh(client, ada_tokens["refresh_token"]).json
     other_device = log_in(client)
 
-    assert_401(refresh(client, ada["refresh_token"]))
+    assert_401(refresh(client, ada_tokens["refresh_token"]))
 
     assert_401(refresh(client, rotated["refresh_token"]))
     assert_401(client.get("/auth/me", headers=bear(rotated)))
-    assert_401(client.get("/auth/me", headers=bear(ada)))
+    assert_401(client.get("/auth/me", headers=bear(ada_tokens)))
     # Another login of the same account is another family.
     assert me_status(client, other_device["access_token"]) == 200
     assert refresh(client, other_device["refresh_token"]).status_code == 200
 
 
-def test_access_token_cannot_be_used_as_a_refresh_token(client, ada):
-    assert_401(refresh(client, ada["access_token"]))
+def test_access_token_cannot_be_used_as_a_refresh_token(client, ada_tokens):
+    assert_401(refresh(client, ada_tokens["access_token"]))
 
     # Nothing was rotated or ended by the attempt.
-    assert me_status(client, ada["access_token"]) == 200
-    assert refresh(client, ada["refresh_token"]).status_code == 200
+    assert me_status(client, ada_tokens["access_token"]) == 200
+    assert refresh(client, ada_tokens["refresh_token"]).status_code == 200
 
 
 PROTECTED = [
@@ -215,10 +197,10 @@ PROTECTED = [
 ]
 
 
-def test_refresh_token_cannot_be_used_as_an_access_token(app, client, ada, eventory):
-    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada)).json["id"]
+def test_refresh_token_cannot_be_used_as_an_access_token(app, client, ada_tokens, eventory):
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens)).json["id"]
     eventory.reset()
-    headers = {**bearer(ada["refresh_token"]), "X-Eventory-Login": str(login_id)}
+    headers = {**bearer(ada_tokens["refresh_token"]), "X-Eventory-Login": str(login_id)}
 
     responses = {
         f"{method} {path}": client.open(path.format(id=login_id), method=method, json=body, headers=headers)
@@ -229,17 +211,17 @@ def test_refresh_token_cannot_be_used_as_an_access_token(app, client, ada, event
     for response in responses.values():
         assert_401(response)
     assert eventory.requests == []
-    assert client.get(f"/logins/{login_id}", headers=bear(ada)).json["color"] == EVENTORY_LOGIN["color"]
+    assert client.get(f"/logins/{login_id}", headers=bear(ada_tokens)).json["color"] == EVENTORY_LOGIN["color"]
     assert client.post("/auth/login", data=ADA).status_code == 200
 
 
 # --- password change -----------------------------------------------------------------------------
 
 
-def test_password_change_with_the_wrong_current_password_is_403_and_changes_nothing(client, ada):
+def test_password_change_with_the_wrong_current_password_is_403_and_changes_nothing(client, ada_tokens):
     phone = log_in(client)
 
-    response = change_password(client, ada["access_token"], "not my password at all", NEW_PASSWORD)
+    response = change_password(client, ada_tokens["access_token"], "not my password at all", NEW_PASSWORD)
 
     assert response.status_code == 403
     assert response.json["detail"]
@@ -254,13 +236,13 @@ def test_password_change_with_the_wrong_current_password_is_403_and_changes_noth
     ["short pass", "1qaz2wsx3edc4rfv", "qazwsxedcrfvtgb"],
     ids=["too-short", "common-and-long-enough", "common-15-characters"],
 )
-def test_password_change_to_a_password_the_policy_refuses_is_422(client, ada, new_password):
-    response = change_password(client, ada["access_token"], ADA["password"], new_password)
+def test_password_change_to_a_password_the_policy_refuses_is_422(client, ada_tokens, new_password):
+    response = change_password(client, ada_tokens["access_token"], ADA["password"], new_password)
 
     assert response.status_code == 422, response.json
     assert response.json["detail"]
     assert "new_password" in response.json["errors"]
-    assert me_status(client, ada["access_token"]) == 200
+    assert me_status(client, ada_tokens["access_token"]) == 200
     assert client.post("/auth/login", data=ADA).status_code == 200
 
 
@@ -276,11 +258,11 @@ def test_password_change_to_the_username_is_422(make_app):
     assert "new_password" in response.json["errors"]
 
 
-def test_password_change_ends_other_tokens_and_hands_back_a_fresh_pair(client, ada):
+def test_password_change_ends_other_tokens_and_hands_back_a_fresh_pair(client, ada_tokens):
     phone = log_in(client)
     bob = register_and_login(client, BOB)
 
-    response = change_password(client, ada["access_token"], ADA["password"], NEW_PASSWORD)
+    response = change_password(client, ada_tokens["access_token"], ADA["password"], NEW_PASSWORD)
 
     assert response.status_code == 200, response.json
     fresh = response.json
@@ -297,28 +279,28 @@ def test_password_change_ends_other_tokens_and_hands_back_a_fresh_pair(client, a
 # --- account deletion ----------------------------------------------------------------------------
 
 
-def test_account_deletion_with_the_wrong_password_is_403_and_deletes_nothing(client, ada):
-    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada))
+def test_account_deletion_with_the_wrong_password_is_403_and_deletes_nothing(client, ada_tokens):
+    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens))
 
-    response = delete_account(client, ada["access_token"], "not my password at all")
+    response = delete_account(client, ada_tokens["access_token"], "not my password at all")
 
     assert response.status_code == 403
     assert response.json["detail"]
-    assert me_status(client, ada["access_token"]) == 200
-    assert len(client.get("/logins", headers=bear(ada)).json) == 1
+    assert me_status(client, ada_tokens["access_token"]) == 200
+    assert len(client.get("/logins", headers=bear(ada_tokens)).json) == 1
 
 
-def test_account_deletion_removes_the_user_their_logins_and_their_tokens(app, client, ada):
+def test_account_deletion_removes_the_user_their_logins_and_their_tokens(app, client, ada_tokens):
     phone = log_in(client)
-    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada))
-    client.post("/logins", json={**EVENTORY_LOGIN, "label": "Org Two"}, headers=bear(ada))
+    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens))
+    client.post("/logins", json={**EVENTORY_LOGIN, "label": "Org Two"}, headers=bear(ada_tokens))
     bob = register_and_login(client, BOB)
     client.post("/logins", json=EVENTORY_LOGIN, headers=bob)
 
-    response = delete_account(client, ada["access_token"], ADA["password"])
+    response = delete_account(client, ada_tokens["access_token"], ADA["password"])
 
     assert response.status_code == 204
-    for session in (ada, phone):
+    for session in (ada_tokens, phone):
         assert_401(client.get("/auth/me", headers=bear(session)))
         assert_401(client.get("/logins", headers=bear(session)))
         assert_401(refresh(client, session["refresh_token"]))
@@ -331,14 +313,14 @@ def test_account_deletion_removes_the_user_their_logins_and_their_tokens(app, cl
     assert len(client.get("/logins", headers=bob).json) == 1
 
 
-def test_deleted_accounts_name_can_be_registered_again_empty(client, ada):
-    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada))
-    delete_account(client, ada["access_token"], ADA["password"])
+def test_deleted_accounts_name_can_be_registered_again_empty(client, ada_tokens):
+    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens))
+    delete_account(client, ada_tokens["access_token"], ADA["password"])
 
     again = register_and_login(client, ADA)
 
     assert client.get("/logins", headers=again).json == []
-    assert_401(client.get("/auth/me", headers=bear(ada)))
+    assert_401(client.get("/auth/me", headers=bear(ada_tokens)))
 
 
 def test_account_deletion_forgets_cached_eventory_tokens(live, eventory):
@@ -484,12 +466,12 @@ BAD_PASSWORD_CHANGES = [
 
 
 @pytest.mark.parametrize("kwargs", BAD_PASSWORD_CHANGES)
-def test_bad_password_change_body_is_a_4xx_and_changes_nothing(client, ada, kwargs):
-    response = client.put("/auth/password", headers=bear(ada), **kwargs)
+def test_bad_password_change_body_is_a_4xx_and_changes_nothing(client, ada_tokens, kwargs):
+    response = client.put("/auth/password", headers=bear(ada_tokens), **kwargs)
 
     assert 400 <= response.status_code < 500 and response.status_code not in (401, 403), response.status_code
     assert isinstance(response.json["detail"], str) and response.json["detail"]
-    assert me_status(client, ada["access_token"]) == 200
+    assert me_status(client, ada_tokens["access_token"]) == 200
     assert client.post("/auth/login", data=ADA).status_code == 200
 
 
@@ -507,12 +489,12 @@ BAD_DELETIONS = [
 
 
 @pytest.mark.parametrize("kwargs", BAD_DELETIONS)
-def test_bad_account_deletion_body_is_a_4xx_and_deletes_nothing(client, ada, kwargs):
-    response = client.delete("/auth/me", headers=bear(ada), **kwargs)
+def test_bad_account_deletion_body_is_a_4xx_and_deletes_nothing(client, ada_tokens, kwargs):
+    response = client.delete("/auth/me", headers=bear(ada_tokens), **kwargs)
 
     assert 400 <= response.status_code < 500 and response.status_code not in (401, 403), response.status_code
     assert isinstance(response.json["detail"], str) and response.json["detail"]
-    assert me_status(client, ada["access_token"]) == 200
+    assert me_status(client, ada_tokens["access_token"]) == 200
 
 
 @pytest.mark.parametrize(
@@ -520,11 +502,11 @@ def test_bad_account_deletion_body_is_a_4xx_and_deletes_nothing(client, ada, kwa
     ["\u0661", "\uff11", "9223372036854775808", "99999999999999999999", "-1"],
     ids=["arabic-indic-one", "fullwidth-one", "two-to-the-63", "twenty-nines", "minus-one"],
 )
-def test_session_route_with_a_login_id_that_is_not_a_plain_int64_is_404(client, ada, eventory, login_id):
-    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada))
+def test_session_route_with_a_login_id_that_is_not_a_plain_int64_is_404(client, ada_tokens, eventory, login_id):
+    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens))
     eventory.reset()
 
-    response = client.post(f"/logins/{login_id}/session", headers=bear(ada))
+    response = client.post(f"/logins/{login_id}/session", headers=bear(ada_tokens))
 
     assert response.status_code == 404
     assert response.json["detail"]
@@ -534,11 +516,11 @@ def test_session_route_with_a_login_id_that_is_not_a_plain_int64_is_404(client, 
 @pytest.mark.parametrize(
     "value", ["\u0661", "\uff11", "9223372036854775808"], ids=["arabic-indic", "fullwidth", "two-to-the-63"]
 )
-def test_fan_out_with_a_login_id_that_is_not_a_plain_int64_is_422(client, ada, eventory, value):
-    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada))
+def test_fan_out_with_a_login_id_that_is_not_a_plain_int64_is_422(client, ada_tokens, eventory, value):
+    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens))
     eventory.reset()
 
-    response = client.get("/multisite/jobs/list", query_string={"logins": value}, headers=bear(ada))
+    response = client.get("/multisite/jobs/list", query_string={"logins": value}, headers=bear(ada_tokens))
 
     assert response.status_code == 422
     assert eventory.requests == []
@@ -573,10 +555,10 @@ def _auth_and_logins_requests(client, session, login_id):
     }
 
 
-def test_auth_and_logins_answers_are_never_cached(client, ada):
-    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada)).json["id"]
+def test_auth_and_logins_answers_are_never_cached(client, ada_tokens):
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens)).json["id"]
 
-    responses = _auth_and_logins_requests(client, ada, login_id)
+    responses = _auth_and_logins_requests(client, ada_tokens, login_id)
 
     assert {name: r.headers.get("Cache-Control") for name, r in responses.items()} == {
         name: "no-store" for name in responses
@@ -629,10 +611,10 @@ TRACE_PATHS = [
 ]
 
 
-def test_no_route_answers_trace(client, ada, eventory):
-    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada)).json["id"]
+def test_no_route_answers_trace(client, ada_tokens, eventory):
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens)).json["id"]
     eventory.reset()
-    headers = {**bear(ada), "X-Secret-Probe": "trace-me"}
+    headers = {**bear(ada_tokens), "X-Secret-Probe": "trace-me"}
 
     responses = {path: client.open(path.format(id=login_id), method="TRACE", headers=headers) for path in TRACE_PATHS}
 
@@ -642,5 +624,5 @@ def test_no_route_answers_trace(client, ada, eventory):
         assert response.mimetype == "application/json"
         assert set(response.json) == {"detail"}
         text = json.dumps(response.json)
-        assert "trace-me" not in text and ada["access_token"] not in text
+        assert "trace-me" not in text and ada_tokens["access_token"] not in text
     assert eventory.requests == []

@@ -27,69 +27,67 @@ def raw_rows(database_url: str) -> list[tuple]:
     return [tuple(row) for row in rows]
 
 
-def test_add_list_edit_delete(client, auth_headers):
-    created = add(client, auth_headers)
+def test_add_list_edit_delete(client, ada):
+    created = add(client, ada)
     assert created["label"] == "Org One" and created["color"] == "#ff0000"
     assert "password" not in created
 
-    second = add(client, auth_headers, label="Org Two", color="rgba(10, 20, 30, 0.5)")
-    listed = client.get("/logins", headers=auth_headers).json
+    second = add(client, ada, label="Org Two", color="rgba(10, 20, 30, 0.5)")
+    listed = client.get("/logins", headers=ada).json
     assert [login["id"] for login in listed] == [created["id"], second["id"]]
     assert all("password" not in login and "password_encrypted" not in login for login in listed)
 
-    edited = client.put(
-        f"/logins/{created['id']}", json={"color": "#abc", "password": "new-secret-9"}, headers=auth_headers
-    )
+    edited = client.put(f"/logins/{created['id']}", json={"color": "#abc", "password": "new-secret-9"}, headers=ada)
     assert edited.status_code == 200
     assert edited.json["color"] == "#abc" and edited.json["label"] == "Org One"
     assert edited.json["updated_at"] >= created["updated_at"]
 
-    assert client.delete(f"/logins/{created['id']}", headers=auth_headers).status_code == 204
-    assert [login["id"] for login in client.get("/logins", headers=auth_headers).json] == [second["id"]]
-    assert client.delete(f"/logins/{created['id']}", headers=auth_headers).status_code == 404
+    assert client.delete(f"/logins/{created['id']}", headers=ada).status_code == 204
+    assert [login["id"] for login in client.get("/logins", headers=ada).json] == [second["id"]]
+    assert client.delete(f"/logins/{created['id']}", headers=ada).status_code == 404
 
 
-def test_list_shows_each_login_as_get_shows_it(client, auth_headers):
+def test_list_shows_each_login_as_get_shows_it(client, ada):
     """GET /logins builds its answer without the schema; it must still say what GET /logins/<id>
     (the schema's dump) says, field for field, timestamps included, and in the order saved."""
-    first = add(client, auth_headers)
-    second = add(client, auth_headers, label="Org Two", color="#00ff00")
-    client.put(f"/logins/{second['id']}", json={"label": "Org Two, renamed"}, headers=auth_headers)
-    listed = client.get("/logins", headers=auth_headers)
+    first = add(client, ada)
+    second = add(client, ada, label="Org Two", color="#00ff00")
+    client.put(f"/logins/{second['id']}", json={"label": "Org Two, renamed"}, headers=ada)
+    listed = client.get("/logins", headers=ada)
     assert listed.status_code == 200 and listed.content_type == "application/json"
-    one_by_one = [client.get(f"/logins/{login['id']}", headers=auth_headers).json for login in (first, second)]
+    one_by_one = [client.get(f"/logins/{login['id']}", headers=ada).json for login in (first, second)]
     assert listed.json == one_by_one
     assert listed.json[1]["label"] == "Org Two, renamed"
     assert listed.json[1]["updated_at"] != listed.json[1]["created_at"]
 
 
-def test_colour_defaults_to_the_frontends_blue(client, auth_headers):
+def test_colour_defaults_to_the_frontends_blue(client, ada):
     fields = {key: value for key, value in EVENTORY_LOGIN.items() if key != "color"}
-    assert client.post("/logins", json=fields, headers=auth_headers).json["color"] == "#1976d2"
+    assert client.post("/logins", json=fields, headers=ada).json["color"] == "#1976d2"
 
 
 @pytest.mark.parametrize(
     "color", ["#abc", "#A1B2C3", "#a1b2c3d4", "rgb(0,0,0)", "rgb(255, 255, 255)", "rgba(1, 2, 3, 0.25)"]
 )
-def test_css_colours_are_accepted(client, auth_headers, color):
-    assert add(client, auth_headers, color=color)["color"] == color
+def test_css_colours_are_accepted(client, ada, color):
+    assert add(client, ada, color=color)["color"] == color
 
 
-def test_users_never_see_each_others_logins(client, auth_headers, other_headers):
-    mine = add(client, auth_headers)
-    assert client.get("/logins", headers=other_headers).json == []
-    missing = client.get("/logins/999999", headers=other_headers)
+def test_users_never_see_each_others_logins(client, ada, bob):
+    mine = add(client, ada)
+    assert client.get("/logins", headers=bob).json == []
+    missing = client.get("/logins/999999", headers=bob)
     for method in ("get", "put", "delete"):
         kwargs = {"json": {"label": "stolen"}} if method == "put" else {}
-        response = getattr(client, method)(f"/logins/{mine['id']}", headers=other_headers, **kwargs)
+        response = getattr(client, method)(f"/logins/{mine['id']}", headers=bob, **kwargs)
         assert response.status_code == 404
         assert response.json == missing.json
-    assert client.get(f"/logins/{mine['id']}", headers=auth_headers).json["label"] == "Org One"
+    assert client.get(f"/logins/{mine['id']}", headers=ada).json["label"] == "Org One"
 
 
-def test_database_never_holds_the_password_in_clear(app, client, auth_headers, database_url):
-    add(client, auth_headers, password="Very-Secret-Eventory-Password")
-    client.put("/logins/1", json={"password": "Changed-Eventory-Password"}, headers=auth_headers)
+def test_database_never_holds_the_password_in_clear(app, client, ada, database_url):
+    add(client, ada, password="Very-Secret-Eventory-Password")
+    client.put("/logins/1", json={"password": "Changed-Eventory-Password"}, headers=ada)
     for row in raw_rows(database_url):
         assert not any("Secret-Eventory" in str(value) or "Changed-Eventory" in str(value) for value in row)
     if database_url.startswith("sqlite"):
@@ -139,8 +137,8 @@ def test_generated_credentials_key_is_kept_in_the_instance_folder(make_app, tmp_
         assert services.stored_password(services.get_login(1, 1)) == EVENTORY_LOGIN["password"]
 
 
-def test_deleting_a_user_deletes_their_logins(app, client, auth_headers, database_url):
-    add(client, auth_headers)
+def test_deleting_a_user_deletes_their_logins(app, client, ada, database_url):
+    add(client, ada)
     from eventory_backend.auth.models import User
     from eventory_backend.extensions import db
 

@@ -88,8 +88,8 @@ def value(metrics_text: str, name: str, **labels) -> float:
     return samples(metrics_text).get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def tokens_seen_by(fake) -> list[str]:
-    return [headers["authorization"].split()[1] for _m, _p, headers in fake.requests if "authorization" in headers]
+def tokens_seen_by(eventory) -> list[str]:
+    return [headers["authorization"].split()[1] for _m, _p, headers in eventory.requests if "authorization" in headers]
 
 
 # ---- health ---------------------------------------------------------------------------------
@@ -236,10 +236,10 @@ def test_crash_that_propagates_is_still_logged_once_as_500(app, logs):
 # ---- the access log -------------------------------------------------------------------------
 
 
-def test_one_json_line_per_request_with_its_fields(client, auth_headers, logs):
-    me = client.get("/auth/me", headers=auth_headers).json
+def test_one_json_line_per_request_with_its_fields(client, ada, logs):
+    me = client.get("/auth/me", headers=ada).json
     logs.clear()
-    response = client.get("/auth/me?password=query-secret", headers={**auth_headers, "X-Request-ID": "req-1"})
+    response = client.get("/auth/me?password=query-secret", headers={**ada, "X-Request-ID": "req-1"})
     assert response.status_code == 200
     (line,) = logs.access()
     assert set(line) == ACCESS_FIELDS
@@ -253,15 +253,15 @@ def test_one_json_line_per_request_with_its_fields(client, auth_headers, logs):
     assert "query-secret" not in logs.text
 
     for _ in range(3):
-        client.get("/logins", headers=auth_headers)
+        client.get("/logins", headers=ada)
     assert len(logs.access()) == 4
 
 
-def test_user_id_is_only_logged_for_a_verified_token(client, auth_headers, logs):
-    client.get("/healthz", headers=auth_headers)  # a token sent but never checked
+def test_user_id_is_only_logged_for_a_verified_token(client, ada, logs):
+    client.get("/healthz", headers=ada)  # a token sent but never checked
     client.get("/auth/me", headers={"Authorization": "Bearer not.a.token"})
     client.post("/auth/login", data=ADA)
-    client.get("/logins", headers=auth_headers)
+    client.get("/logins", headers=ada)
     assert [line["user_id"] is None for line in logs.access()] == [True, True, True, False]
 
 
@@ -284,7 +284,7 @@ def test_logged_path_is_escaped_and_capped(client, logs):
     assert "\x1b" not in logs.text
 
 
-def test_streamed_relay_is_logged_with_its_status(live, fake, logs):
+def test_streamed_relay_is_logged_with_its_status(live, eventory, logs):
     headers = account(live)
     logs.clear()
     response = live.get("/eventory/download?size=1048576", headers={**headers, "X-Request-ID": "stream-1"}, stream=True)
@@ -364,7 +364,7 @@ def test_log_level_setting(make_app, logs):
         make_app(LOG_LEVEL="chatty")
 
 
-def test_no_secret_reaches_the_logs(make_app, serve, fake, logs, caplog):
+def test_no_secret_reaches_the_logs(make_app, serve, eventory, logs, caplog):
     caplog.set_level(logging.DEBUG)
     live = serve(make_app(METRICS=True))
     secrets = [ADA["password"], EVENTORY_LOGIN["password"]]
@@ -417,7 +417,7 @@ def test_no_secret_reaches_the_logs(make_app, serve, fake, logs, caplog):
     )
     assert deleted.status_code == 204
 
-    secrets += tokens_seen_by(fake)
+    secrets += tokens_seen_by(eventory)
     assert len(logs.access()) == 19  # one line per request
     assert any(line["logger"] == "eventory_backend.proxy" for line in logs.lines())  # warnings were captured too
     # urllib3's DEBUG lines (the test's own client, and the relay's pool: off unless a deployment turns
@@ -492,7 +492,7 @@ def test_each_app_has_its_own_registry(make_app):
     assert value(second.get("/metrics").get_data(as_text=True), "eventory_backend_requests_total", **route) == 1
 
 
-def test_relay_and_broker_metrics(make_app, serve, fake):
+def test_relay_and_broker_metrics(make_app, serve, eventory):
     live = serve(make_app(METRICS=True, PROXY_READ_TIMEOUT=0.5))
     headers = account(live)
     good = save_login(live, headers)
@@ -529,7 +529,7 @@ def test_relay_and_broker_metrics(make_app, serve, fake):
     assert "jobs/list" not in text and EVENTORY_LOGIN["username"] not in text
 
 
-def test_unreachable_eventory_is_counted(make_app, serve, fake):
+def test_unreachable_eventory_is_counted(make_app, serve, eventory):
     live = serve(make_app(METRICS=True, EVENTORY_URL=f"http://127.0.0.1:{closed_port()}"))
     headers = account(live)
     login_id = save_login(live, headers)

@@ -18,11 +18,6 @@ from .fake_eventory import GZIP_BODY, download_sha256
 from .helpers import BOB, EVENTORY_LOGIN, account, save_login
 
 
-@pytest.fixture
-def ada(live, fake) -> dict:
-    return account(live)
-
-
 def raw_request(live, target: str, headers: dict) -> tuple[int, bytes]:
     """A GET whose request line is exactly as written: no client-side normalisation of `..` or encodings."""
     parts = urlsplit(live.url)
@@ -45,7 +40,7 @@ def raw_get(live, target: str, headers: dict) -> int:
 # ---- the relay ------------------------------------------------------------------------------
 
 
-def test_query_string_is_forwarded_exactly(live, ada, fake):
+def test_query_string_is_forwarded_exactly(live, ada, eventory):
     query = "b=2&a=1&b=1&name=%C3%A5%20x&plus=a+b&empty=&flag"
     echoed = live.get(f"/eventory/echo/some/path?{query}", headers=ada).json()
     assert echoed["query"] == query
@@ -65,7 +60,7 @@ def test_query_string_is_forwarded_exactly(live, ada, fake):
     ],
 )
 def test_path_and_query_reach_eventory_as_the_client_encoded_them(
-    live, ada, fake, path, query, expected_path, expected_query
+    live, ada, eventory, path, query, expected_path, expected_query
 ):
     suffix = f"?{query}" if query else ""
     status, body = raw_request(live, f"/eventory/{path}{suffix}", ada)
@@ -81,7 +76,7 @@ def test_path_and_query_reach_eventory_as_the_client_encoded_them(
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
-def test_request_body_reaches_eventory_intact(live, ada, fake, method):
+def test_request_body_reaches_eventory_intact(live, ada, eventory, method):
     body = bytes(range(256)) * 40_000  # 10 MB, past the in-memory size
     echoed = live.request(
         method, "/eventory/echo", data=body, headers={**ada, "Content-Type": "application/octet-stream"}
@@ -91,29 +86,29 @@ def test_request_body_reaches_eventory_intact(live, ada, fake, method):
     assert echoed["body_length"] == len(body)
 
 
-def test_chunked_request_body_is_streamed_on(live, ada, fake):
+def test_chunked_request_body_is_streamed_on(live, ada, eventory):
     parts = [b"x" * 100_000] * 30
     echoed = live.post("/eventory/echo", data=iter(parts), headers=ada).json()
     assert echoed["body_sha256"] == hashlib.sha256(b"".join(parts)).hexdigest()
 
 
-def test_head_is_relayed_without_a_body(live, ada, fake):
+def test_head_is_relayed_without_a_body(live, ada, eventory):
     response = live.request("HEAD", "/eventory/echo", headers=ada)
     assert response.status_code == 200
     assert response.content == b""
 
 
-def test_body_over_the_proxy_limit_is_413_before_eventory_sees_it(make_app, serve, fake):
+def test_body_over_the_proxy_limit_is_413_before_eventory_sees_it(make_app, serve, eventory):
     live = serve(make_app(PROXY_MAX_BODY=100_000))
     headers = account(live)
-    fake.reset()
+    eventory.reset()
     response = live.post("/eventory/echo", data=b"x" * 100_001, headers=headers)
     assert response.status_code == 413
     assert response.json()["detail"]
-    assert fake.requests == []
+    assert eventory.requests == []
 
 
-def test_binary_download_is_byte_for_byte(live, ada, fake):
+def test_binary_download_is_byte_for_byte(live, ada, eventory):
     size = 20 * 1024 * 1024
     response = live.get(f"/eventory/download?size={size}", headers=ada, stream=True)
     digest = hashlib.sha256()
@@ -125,7 +120,7 @@ def test_binary_download_is_byte_for_byte(live, ada, fake):
     assert digest.hexdigest() == download_sha256(size)
 
 
-def test_gzip_answer_stays_gzip(live, ada, fake):
+def test_gzip_answer_stays_gzip(live, ada, eventory):
     response = live.get("/eventory/gzip", headers={**ada, "Accept-Encoding": "gzip"}, stream=True)
     raw = response.raw.read(decode_content=False)
     assert response.headers["Content-Encoding"] == "gzip"
@@ -133,7 +128,7 @@ def test_gzip_answer_stays_gzip(live, ada, fake):
     assert int(response.headers["Content-Length"]) == len(raw)
 
 
-def test_logo_is_binary_and_complete(live, fake):
+def test_logo_is_binary_and_complete(live, eventory):
     headers = account(live)
     login_id = save_login(live, headers)
     response = live.get("/eventory/logo", headers={**headers, "X-Eventory-Login": str(login_id)})
@@ -142,7 +137,7 @@ def test_logo_is_binary_and_complete(live, fake):
     assert response.content.startswith(b"\x89PNG") and len(response.content) == int(response.headers["Content-Length"])
 
 
-def test_headers_crossing_are_allowlisted(live, ada, fake):
+def test_headers_crossing_are_allowlisted(live, ada, eventory):
     response = live.get(
         "/eventory/echo",
         headers={
@@ -162,14 +157,14 @@ def test_headers_crossing_are_allowlisted(live, ada, fake):
     for name in ("cookie", "x-secret-hop", "keep-alive", "te", "proxy-authorization"):
         assert name not in sent, name
     assert sent["accept-language"] == "sv-SE"
-    assert sent["host"] == urlsplit(fake.url).netloc
+    assert sent["host"] == urlsplit(eventory.url).netloc
     assert sent["x-forwarded-for"] == "127.0.0.1"  # the socket's address: 127.0.0.1 is not a trusted proxy
     assert sent["x-forwarded-proto"] == "http"
     for name in ("Set-Cookie", "X-Hop", "Keep-Alive", "X-Echo"):
         assert name not in response.headers, name
 
 
-def test_headers_the_clients_connection_header_names_are_not_forwarded(live, ada, fake):
+def test_headers_the_clients_connection_header_names_are_not_forwarded(live, ada, eventory):
     headers = {
         **ada,
         "Connection": "Accept-Language, cache-control",
@@ -182,7 +177,7 @@ def test_headers_the_clients_connection_header_names_are_not_forwarded(live, ada
     assert sent["accept"] == "application/json"
 
 
-def test_forwarded_for_chain_is_kept_from_a_trusted_proxy(make_app, serve, fake):
+def test_forwarded_for_chain_is_kept_from_a_trusted_proxy(make_app, serve, eventory):
     live = serve(make_app(TRUSTED_PROXIES=["127.0.0.1"]))
     headers = account(live)
     sent = live.get("/eventory/echo", headers={**headers, "X-Forwarded-For": "203.0.113.9"}).json()["headers"]
@@ -197,11 +192,11 @@ def test_forwarded_for_chain_is_kept_from_a_trusted_proxy(make_app, serve, fake)
         ("/eventory/redirect-away", "https://elsewhere.example/x"),
     ],
 )
-def test_redirects_are_passed_back_not_followed(live, ada, fake, target, expected):
+def test_redirects_are_passed_back_not_followed(live, ada, eventory, target, expected):
     response = live.get(target, headers=ada, allow_redirects=False)
     assert response.status_code == 302
     assert response.headers["Location"] == expected
-    assert [path for _method, path, _headers in fake.requests] == [target.removeprefix("/eventory")]
+    assert [path for _method, path, _headers in eventory.requests] == [target.removeprefix("/eventory")]
 
 
 @pytest.mark.parametrize(
@@ -230,10 +225,10 @@ def test_redirects_are_passed_back_not_followed(live, ada, fake, target, expecte
         "/eventory/./x",
     ],
 )
-def test_paths_that_could_leave_the_base_are_400_before_any_call(live, ada, fake, target):
-    fake.reset()
+def test_paths_that_could_leave_the_base_are_400_before_any_call(live, ada, eventory, target):
+    eventory.reset()
     assert raw_get(live, target, ada) == 400
-    assert fake.requests == []
+    assert eventory.requests == []
 
 
 def test_eventory_down_is_502(make_app, serve):
@@ -246,7 +241,7 @@ def test_eventory_down_is_502(make_app, serve):
     assert "reached" in response.json()["detail"]
 
 
-def test_eventory_too_slow_is_504_and_others_are_served_meanwhile(make_app, serve, fake):
+def test_eventory_too_slow_is_504_and_others_are_served_meanwhile(make_app, serve, eventory):
     live = serve(make_app(PROXY_READ_TIMEOUT=1.0))
     headers = account(live)
     outcome = {}
@@ -264,14 +259,14 @@ def test_eventory_too_slow_is_504_and_others_are_served_meanwhile(make_app, serv
     assert "in time" in outcome["slow"].json()["detail"]
 
 
-def test_eventory_reset_mid_body_closes_the_connection(live, ada, fake):
+def test_eventory_reset_mid_body_closes_the_connection(live, ada, eventory):
     with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
         _ = live.get("/eventory/reset", headers=ada).content
     assert live.get("/auth/me", headers=ada).status_code == 200
 
 
-def test_preflight_is_answered_here_not_forwarded(live, fake):
-    fake.reset()
+def test_preflight_is_answered_here_not_forwarded(live, eventory):
+    eventory.reset()
     response = requests.options(
         live.url + "/eventory/jobs/list",
         headers={
@@ -284,37 +279,37 @@ def test_preflight_is_answered_here_not_forwarded(live, fake):
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "https://multisite.example"
     assert "x-eventory-login" in response.headers["Access-Control-Allow-Headers"].lower()
-    assert fake.requests == []
+    assert eventory.requests == []
 
 
-def test_relay_needs_a_backend_token(live, fake):
-    fake.reset()
+def test_relay_needs_a_backend_token(live, eventory):
+    eventory.reset()
     response = live.get("/eventory/jobs/list")
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert fake.requests == []
+    assert eventory.requests == []
 
 
-def test_public_mode_forwards_the_clients_authorization(make_app, serve, fake):
+def test_public_mode_forwards_the_clients_authorization(make_app, serve, eventory):
     live = serve(make_app(PROXY_PUBLIC=True))
-    token = fake.issue_token("anna@example.com")
+    token = eventory.issue_token("anna@example.com")
     response = live.get("/eventory/jobs/list", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert response.json()[0]["organisation"] == "Org One"
     assert live.get("/eventory/jobs/list").status_code == 401  # Eventory's own 401, relayed
 
 
-def test_public_mode_never_forwards_a_backend_token(make_app, serve, fake):
+def test_public_mode_never_forwards_a_backend_token(make_app, serve, eventory):
     live = serve(make_app(PROXY_PUBLIC=True))
     backend = account(live)
     echoed = live.get("/eventory/echo", headers=backend).json()
     assert "authorization" not in echoed["headers"]
-    eventory = fake.issue_token("anna@example.com")
-    echoed = live.get("/eventory/echo", headers={"Authorization": f"Bearer {eventory}"}).json()
-    assert echoed["headers"]["authorization"] == f"Bearer {eventory}"
+    eventory_token = eventory.issue_token("anna@example.com")
+    echoed = live.get("/eventory/echo", headers={"Authorization": f"Bearer {eventory_token}"}).json()
+    assert echoed["headers"]["authorization"] == f"Bearer {eventory_token}"
 
 
-def test_public_mode_does_not_forward_an_expired_backend_token_either(make_app, serve, fake):
+def test_public_mode_does_not_forward_an_expired_backend_token_either(make_app, serve, eventory):
     from datetime import timedelta
 
     from flask_jwt_extended import create_access_token
@@ -327,40 +322,40 @@ def test_public_mode_does_not_forward_an_expired_backend_token_either(make_app, 
     assert "authorization" not in echoed["headers"]
 
 
-def test_a_path_whose_route_prefix_was_percent_encoded_is_forwarded_whole(live, ada, fake):
+def test_a_path_whose_route_prefix_was_percent_encoded_is_forwarded_whole(live, ada, eventory):
     status, body = raw_request(live, "/%65ventory/echo/eventory/x", ada)
     assert status == 200, body
     assert json.loads(body)["path"] == "/echo/eventory/x"
 
 
-def test_client_held_eventory_token(live, ada, fake):
-    token = fake.issue_token("anna@example.com")
+def test_client_held_eventory_token(live, ada, eventory):
+    token = eventory.issue_token("anna@example.com")
     response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Authorization": f"Bearer {token}"})
     assert response.status_code == 200
-    assert fake.requests[-1][2]["authorization"] == f"Bearer {token}"
+    assert eventory.requests[-1][2]["authorization"] == f"Bearer {token}"
 
 
 # ---- the broker -----------------------------------------------------------------------------
 
 
-def test_brokered_call_signs_in_with_the_stored_login(live, ada, fake):
+def test_brokered_call_signs_in_with_the_stored_login(live, ada, eventory):
     login_id = save_login(live, ada)
-    fake.reset()
+    eventory.reset()
     response = live.get("/eventory/jobs/list?page=1", headers={**ada, "X-Eventory-Login": str(login_id)})
     assert response.status_code == 200
     assert response.json()[0]["organisation"] == "Org One"
-    assert fake.login_count["anna@example.com"] == 1
-    eventory_token = fake.requests[-1][2]["authorization"].removeprefix("Bearer ")
+    assert eventory.login_count["anna@example.com"] == 1
+    eventory_token = eventory.requests[-1][2]["authorization"].removeprefix("Bearer ")
     assert eventory_token not in response.text and eventory_token not in str(response.headers)
     again = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
     assert again.status_code == 200
-    assert fake.login_count["anna@example.com"] == 1  # cached
+    assert eventory.login_count["anna@example.com"] == 1  # cached
 
 
-def test_concurrent_brokered_calls_share_one_sign_in(live, ada, fake):
+def test_concurrent_brokered_calls_share_one_sign_in(live, ada, eventory):
     login_id = save_login(live, ada)
-    fake.reset()
-    fake.login_delay = 0.3
+    eventory.reset()
+    eventory.login_delay = 0.3
     statuses = []
     barrier = threading.Barrier(6)
 
@@ -374,77 +369,77 @@ def test_concurrent_brokered_calls_share_one_sign_in(live, ada, fake):
     for thread in threads:
         thread.join()
     assert statuses == [200] * 6
-    assert fake.login_count["anna@example.com"] == 1
+    assert eventory.login_count["anna@example.com"] == 1
 
 
-def test_expired_eventory_token_is_renewed_once(live, ada, fake):
+def test_expired_eventory_token_is_renewed_once(live, ada, eventory):
     login_id = save_login(live, ada)
     live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
-    fake.expire_all_tokens()
-    fake.reset()
+    eventory.expire_all_tokens()
+    eventory.reset()
     response = live.request(
         "PUT", "/eventory/pack-list-rentals/7", json={"packed": 3}, headers={**ada, "X-Eventory-Login": str(login_id)}
     )
     assert response.status_code == 200
     assert response.json() == {"id": 7, "updated": {"packed": 3}}
-    assert fake.login_count["anna@example.com"] == 1
-    assert [method for method, path, _ in fake.requests if path == "/pack-list-rentals/7"] == ["PUT", "PUT"]
+    assert eventory.login_count["anna@example.com"] == 1
+    assert [method for method, path, _ in eventory.requests if path == "/pack-list-rentals/7"] == ["PUT", "PUT"]
 
 
-def test_large_streamed_body_is_not_replayed(live, ada, fake):
+def test_large_streamed_body_is_not_replayed(live, ada, eventory):
     login_id = save_login(live, ada)
     live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
-    fake.expire_all_tokens()
-    fake.reset()
+    eventory.expire_all_tokens()
+    eventory.reset()
     response = live.post(
         "/eventory/pack-list-rentals/7",
         data=iter([b"x" * 1_000_000] * 3),
         headers={**ada, "X-Eventory-Login": str(login_id)},
     )
     assert response.status_code in (401, 404)
-    assert fake.login_count["anna@example.com"] == 0
+    assert eventory.login_count["anna@example.com"] == 0
 
 
-def test_after_a_refused_streamed_body_the_next_call_signs_in_afresh(live, ada, fake):
+def test_after_a_refused_streamed_body_the_next_call_signs_in_afresh(live, ada, eventory):
     login_id = save_login(live, ada)
     brokered = {**ada, "X-Eventory-Login": str(login_id)}
     live.get("/eventory/jobs/list", headers=brokered)
-    fake.expire_all_tokens()
-    fake.reset()
+    eventory.expire_all_tokens()
+    eventory.reset()
     large = json.dumps({"items": ["x" * 1000] * 2000}).encode()  # over the 1 MiB that is kept for a replay
     first = live.request("PUT", "/eventory/pack-list-rentals/7", data=iter([large]), headers=brokered)
     assert first.status_code == 401  # Eventory's answer: the streamed body cannot be sent twice
     again = live.request("PUT", "/eventory/pack-list-rentals/7", data=iter([large]), headers=brokered)
     assert again.status_code == 200, again.text
-    assert fake.login_count["anna@example.com"] == 1
+    assert eventory.login_count["anna@example.com"] == 1
 
 
-def test_token_ttl_comes_from_config(make_app, serve, fake):
+def test_token_ttl_comes_from_config(make_app, serve, eventory):
     live = serve(make_app(EVENTORY_TOKEN_TTL=0))
     headers = account(live)
     login_id = save_login(live, headers)
-    fake.reset()
+    eventory.reset()
     for _ in range(2):
         live.get("/eventory/jobs/list", headers={**headers, "X-Eventory-Login": str(login_id)})
-    assert fake.login_count["anna@example.com"] == 2
+    assert eventory.login_count["anna@example.com"] == 2
 
 
-def test_changing_or_deleting_a_login_drops_its_token(live, ada, fake):
+def test_changing_or_deleting_a_login_drops_its_token(live, ada, eventory):
     login_id = save_login(live, ada)
     brokered = {**ada, "X-Eventory-Login": str(login_id)}
     live.get("/eventory/jobs/list", headers=brokered)
-    fake.reset()
+    eventory.reset()
     live.request("PUT", f"/logins/{login_id}", json={"label": "Renamed"}, headers=ada)
     live.get("/eventory/jobs/list", headers=brokered)
-    assert fake.login_count["anna@example.com"] == 1
+    assert eventory.login_count["anna@example.com"] == 1
     live.request("DELETE", f"/logins/{login_id}", headers=ada)
-    fake.reset()
+    eventory.reset()
     response = live.get("/eventory/jobs/list", headers=brokered)
     assert response.status_code == 404
-    assert fake.requests == []
+    assert eventory.requests == []
 
 
-def test_rejected_stored_credentials_are_a_distinct_502(live, ada, fake):
+def test_rejected_stored_credentials_are_a_distinct_502(live, ada, eventory):
     login_id = save_login(live, ada, password="wrong eventory password")
     response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
     assert response.status_code == 502
@@ -453,25 +448,25 @@ def test_rejected_stored_credentials_are_a_distinct_502(live, ada, fake):
 
 
 @pytest.mark.parametrize("value", ["999999", "abc", "-1", "1.0", "٣", "99999999999999999999"])
-def test_unknown_or_malformed_login_header_is_404(live, ada, fake, value):
-    fake.reset()
+def test_unknown_or_malformed_login_header_is_404(live, ada, eventory, value):
+    eventory.reset()
     response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": value.encode().decode("latin-1")})
     assert response.status_code == 404
-    assert fake.requests == []
+    assert eventory.requests == []
 
 
-def test_another_users_login_is_404_in_every_route(live, fake):
+def test_another_users_login_is_404_in_every_route(live, eventory):
     ada = account(live)
     login_id = save_login(live, ada)
     bob = account(live, BOB)
-    fake.reset()
+    eventory.reset()
     assert live.get("/eventory/jobs/list", headers={**bob, "X-Eventory-Login": str(login_id)}).status_code == 404
     assert live.post(f"/logins/{login_id}/session", headers=bob).status_code == 404
     assert live.get(f"/multisite/jobs/list?logins={login_id}", headers=bob).status_code == 404
-    assert fake.login_count["anna@example.com"] == 0
+    assert eventory.login_count["anna@example.com"] == 0
 
 
-def test_relay_holds_no_database_connection_while_waiting(make_app, serve, fake):
+def test_relay_holds_no_database_connection_while_waiting(make_app, serve, eventory):
     app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 1})
     live = serve(app)
     headers = account(live)
@@ -495,7 +490,7 @@ def test_relay_holds_no_database_connection_while_waiting(make_app, serve, fake)
     assert done == [200, 200, 200]
 
 
-def test_no_secret_is_logged(live, ada, fake, caplog):
+def test_no_secret_is_logged(live, ada, eventory, caplog):
     caplog.set_level(logging.DEBUG)
     good = save_login(live, ada)
     bad = save_login(live, ada, password="another-secret-pass")
@@ -503,7 +498,7 @@ def test_no_secret_is_logged(live, ada, fake, caplog):
     live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(bad)})
     live.post(f"/logins/{good}/session", headers=ada)
     live.get("/multisite/jobs/list", headers=ada)
-    tokens = [headers["authorization"] for _m, _p, headers in fake.requests if "authorization" in headers]
+    tokens = [headers["authorization"] for _m, _p, headers in eventory.requests if "authorization" in headers]
     assert tokens
     secrets = [EVENTORY_LOGIN["password"], "another-secret-pass", ada["Authorization"].split()[1]] + [
         t.split()[1] for t in tokens
@@ -515,7 +510,7 @@ def test_no_secret_is_logged(live, ada, fake, caplog):
 # ---- /session -------------------------------------------------------------------------------
 
 
-def test_session_returns_an_eventory_token_and_stores_the_organisation(live, ada, fake):
+def test_session_returns_an_eventory_token_and_stores_the_organisation(live, ada, eventory):
     login_id = save_login(live, ada)
     response = live.post(f"/logins/{login_id}/session", headers=ada)
     assert response.status_code == 200
@@ -523,20 +518,20 @@ def test_session_returns_an_eventory_token_and_stores_the_organisation(live, ada
     assert body["token_type"] == "bearer"
     assert (body["organisation"], body["first_name"], body["last_name"]) == ("Org One", "Anna", "Andersson")
     direct = requests.get(
-        fake.url + "/user-info", headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=5
+        eventory.url + "/user-info", headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=5
     )
     assert direct.status_code == 200
     assert live.get("/logins", headers=ada).json()[0]["organisation"] == "Org One"
 
 
-def test_session_with_rejected_credentials_is_502(live, ada, fake):
+def test_session_with_rejected_credentials_is_502(live, ada, eventory):
     login_id = save_login(live, ada, password="nope")
     response = live.post(f"/logins/{login_id}/session", headers=ada)
     assert response.status_code == 502
     assert "rejected" in response.json()["detail"]
 
 
-def test_passwords_are_exposed_only_when_configured(make_app, serve, fake):
+def test_passwords_are_exposed_only_when_configured(make_app, serve, eventory):
     default = serve(make_app())
     headers = account(default)
     save_login(default, headers)
@@ -552,8 +547,8 @@ def test_passwords_are_exposed_only_when_configured(make_app, serve, fake):
 # ---- fan-out --------------------------------------------------------------------------------
 
 
-def test_fan_out_reports_each_login_in_order(live, ada, fake):
-    fake.add_user("bo@example.com", "bo-pass-2", "Org Two")
+def test_fan_out_reports_each_login_in_order(live, ada, eventory):
+    eventory.add_user("bo@example.com", "bo-pass-2", "Org Two")
     first = save_login(live, ada)
     broken = save_login(live, ada, label="Broken", password="wrong")
     second = save_login(live, ada, label="Org Two", username="bo@example.com", password="bo-pass-2", color="#00ff00")
@@ -571,7 +566,7 @@ def test_fan_out_reports_each_login_in_order(live, ada, fake):
     assert all(entry["elapsed_ms"] >= 0 for entry in results)
 
 
-def test_fan_out_subset_and_query(live, ada, fake):
+def test_fan_out_subset_and_query(live, ada, eventory):
     first = save_login(live, ada)
     save_login(live, ada, label="Second")
     results = live.get(f"/multisite/echo/x?b=2&logins={first}&a=1", headers=ada).json()["results"]
@@ -580,27 +575,27 @@ def test_fan_out_subset_and_query(live, ada, fake):
 
 
 @pytest.mark.parametrize("value", ["", "a", "1,,x", "1;2", "99999999999999999999"])
-def test_fan_out_bad_logins_parameter_is_422(live, ada, fake, value):
+def test_fan_out_bad_logins_parameter_is_422(live, ada, eventory, value):
     response = live.get(f"/multisite/jobs/list?logins={value}", headers=ada)
     assert response.status_code == 422
     assert "logins" in response.json()["detail"]
 
 
-def test_fan_out_runs_in_parallel_and_times_out_per_login(make_app, serve, fake):
+def test_fan_out_runs_in_parallel_and_times_out_per_login(make_app, serve, eventory):
     live = serve(make_app(FANOUT_TIMEOUT=1.0), threads=16)
     headers = account(live)
     for number in range(10):
-        fake.add_user(f"user{number}@example.com", "pass", f"Org {number}")
+        eventory.add_user(f"user{number}@example.com", "pass", f"Org {number}")
         save_login(live, headers, label=f"Org {number}", username=f"user{number}@example.com", password="pass")
     live.get("/multisite/jobs/list", headers=headers)  # sign every login in first
-    fake.delay = 0.2
+    eventory.delay = 0.2
     started = time.monotonic()
     results = live.get("/multisite/jobs/list", headers=headers).json()["results"]
     elapsed = time.monotonic() - started
     assert [entry["status"] for entry in results] == [200] * 10
     assert elapsed < 1.5, f"10 calls of 200 ms took {elapsed:.2f}s: not parallel"  # sequential would be 2 s
 
-    fake.delay = 0.0
+    eventory.delay = 0.0
     timed_out = live.get("/multisite/slow?seconds=3", headers=headers).json()["results"]
     assert all(entry["error"] and entry["data"] is None for entry in timed_out)
 
