@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from .helpers import ADA, EVENTORY_LOGIN, register_and_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, account, register_and_login, save_login
 
 
 def add(client, headers, **fields):
@@ -146,3 +146,16 @@ def test_deleting_a_user_deletes_their_logins(app, client, ada, database_url):
         db.session.delete(db.session.get(User, 1))
         db.session.commit()
     assert raw_rows(database_url) == []
+
+
+def test_passwords_are_exposed_only_when_configured(make_app, serve, eventory):
+    default = serve(make_app())
+    headers = account(default)
+    save_login(default, headers)
+    assert "password" not in default.get("/logins", headers=headers).json()[0]
+
+    exposing = serve(make_app(LOGINS_EXPOSE_PASSWORDS=True))
+    assert exposing.get("/logins", headers=headers).json()[0]["password"] == EVENTORY_LOGIN["password"]
+    bob = account(exposing, BOB)
+    assert exposing.get("/logins", headers=bob).json() == []
+    assert "password" not in exposing.get("/logins/1", headers=headers).json()

@@ -1,21 +1,23 @@
-"""The relay, the broker, /session and the fan-out, under a real waitress server against the fake Eventory."""
+"""The /eventory/ relay under a real waitress server against the fake Eventory: what crosses (paths,
+queries, bodies, headers) and what does not, errors from Eventory, public mode, and the client's own token."""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
 import json
-import logging
 import socket
 import threading
 import time
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from flask_jwt_extended import create_access_token
 
 from .fake_eventory import GZIP_BODY, download_sha256
-from .helpers import BOB, EVENTORY_LOGIN, account, save_login
+from .helpers import account, save_login
 
 
 def raw_request(live, target: str, headers: dict) -> tuple[int, bytes]:
@@ -37,7 +39,7 @@ def raw_get(live, target: str, headers: dict) -> int:
     return raw_request(live, target, headers)[0]
 
 
-# ---- the relay ------------------------------------------------------------------------------
+# --- what crosses --------------------------------------------------------------------------------
 
 
 def test_query_string_is_forwarded_exactly(live, ada, eventory):
@@ -231,6 +233,15 @@ def test_paths_that_could_leave_the_base_are_400_before_any_call(live, ada, even
     assert eventory.requests == []
 
 
+def test_a_path_whose_route_prefix_was_percent_encoded_is_forwarded_whole(live, ada, eventory):
+    status, body = raw_request(live, "/%65ventory/echo/eventory/x", ada)
+    assert status == 200, body
+    assert json.loads(body)["path"] == "/echo/eventory/x"
+
+
+# --- when Eventory fails -------------------------------------------------------------------------
+
+
 def test_eventory_down_is_502(make_app, serve):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -263,6 +274,33 @@ def test_eventory_reset_mid_body_closes_the_connection(live, ada, eventory):
     with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
         _ = live.get("/eventory/reset", headers=ada).content
     assert live.get("/auth/me", headers=ada).status_code == 200
+
+
+def test_relay_holds_no_database_connection_while_waiting(make_app, serve, eventory):
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 1})
+    live = serve(app)
+    headers = account(live)
+    login_id = save_login(live, headers)
+    done = []
+    slow = [
+        threading.Thread(
+            target=lambda: done.append(
+                live.get("/eventory/slow?seconds=2", headers={**headers, "X-Eventory-Login": str(login_id)}).status_code
+            )
+        )
+        for _ in range(3)
+    ]
+    for thread in slow:
+        thread.start()
+    time.sleep(0.3)
+    assert live.get("/logins", headers=headers).status_code == 200
+    assert live.get("/auth/me", headers=headers).status_code == 200
+    for thread in slow:
+        thread.join()
+    assert done == [200, 200, 200]
+
+
+# --- who may call it, and with which Eventory token ----------------------------------------------
 
 
 def test_preflight_is_answered_here_not_forwarded(live, eventory):
@@ -310,10 +348,6 @@ def test_public_mode_never_forwards_a_backend_token(make_app, serve, eventory):
 
 
 def test_public_mode_does_not_forward_an_expired_backend_token_either(make_app, serve, eventory):
-    from datetime import timedelta
-
-    from flask_jwt_extended import create_access_token
-
     app = make_app(PROXY_PUBLIC=True)
     live = serve(app)
     with app.app_context():
@@ -322,282 +356,11 @@ def test_public_mode_does_not_forward_an_expired_backend_token_either(make_app, 
     assert "authorization" not in echoed["headers"]
 
 
-def test_a_path_whose_route_prefix_was_percent_encoded_is_forwarded_whole(live, ada, eventory):
-    status, body = raw_request(live, "/%65ventory/echo/eventory/x", ada)
-    assert status == 200, body
-    assert json.loads(body)["path"] == "/echo/eventory/x"
-
-
 def test_client_held_eventory_token(live, ada, eventory):
     token = eventory.issue_token("anna@example.com")
     response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     assert eventory.requests[-1][2]["authorization"] == f"Bearer {token}"
-
-
-# ---- the broker -----------------------------------------------------------------------------
-
-
-def test_brokered_call_signs_in_with_the_stored_login(live, ada, eventory):
-    login_id = save_login(live, ada)
-    eventory.reset()
-    response = live.get("/eventory/jobs/list?page=1", headers={**ada, "X-Eventory-Login": str(login_id)})
-    assert response.status_code == 200
-    assert response.json()[0]["organisation"] == "Org One"
-    assert eventory.login_count["anna@example.com"] == 1
-    eventory_token = eventory.requests[-1][2]["authorization"].removeprefix("Bearer ")
-    assert eventory_token not in response.text and eventory_token not in str(response.headers)
-    again = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
-    assert again.status_code == 200
-    assert eventory.login_count["anna@example.com"] == 1  # cached
-
-
-def test_concurrent_brokered_calls_share_one_sign_in(live, ada, eventory):
-    login_id = save_login(live, ada)
-    eventory.reset()
-    eventory.login_delay = 0.3
-    statuses = []
-    barrier = threading.Barrier(6)
-
-    def call():
-        barrier.wait()
-        statuses.append(live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)}).status_code)
-
-    threads = [threading.Thread(target=call) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert statuses == [200] * 6
-    assert eventory.login_count["anna@example.com"] == 1
-
-
-def test_expired_eventory_token_is_renewed_once(live, ada, eventory):
-    login_id = save_login(live, ada)
-    live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
-    eventory.expire_all_tokens()
-    eventory.reset()
-    response = live.request(
-        "PUT", "/eventory/pack-list-rentals/7", json={"packed": 3}, headers={**ada, "X-Eventory-Login": str(login_id)}
-    )
-    assert response.status_code == 200
-    assert response.json() == {"id": 7, "updated": {"packed": 3}}
-    assert eventory.login_count["anna@example.com"] == 1
-    assert [method for method, path, _ in eventory.requests if path == "/pack-list-rentals/7"] == ["PUT", "PUT"]
-
-
-def test_large_streamed_body_is_not_replayed(live, ada, eventory):
-    login_id = save_login(live, ada)
-    live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
-    eventory.expire_all_tokens()
-    eventory.reset()
-    response = live.post(
-        "/eventory/pack-list-rentals/7",
-        data=iter([b"x" * 1_000_000] * 3),
-        headers={**ada, "X-Eventory-Login": str(login_id)},
-    )
-    assert response.status_code in (401, 404)
-    assert eventory.login_count["anna@example.com"] == 0
-
-
-def test_after_a_refused_streamed_body_the_next_call_signs_in_afresh(live, ada, eventory):
-    login_id = save_login(live, ada)
-    brokered = {**ada, "X-Eventory-Login": str(login_id)}
-    live.get("/eventory/jobs/list", headers=brokered)
-    eventory.expire_all_tokens()
-    eventory.reset()
-    large = json.dumps({"items": ["x" * 1000] * 2000}).encode()  # over the 1 MiB that is kept for a replay
-    first = live.request("PUT", "/eventory/pack-list-rentals/7", data=iter([large]), headers=brokered)
-    assert first.status_code == 401  # Eventory's answer: the streamed body cannot be sent twice
-    again = live.request("PUT", "/eventory/pack-list-rentals/7", data=iter([large]), headers=brokered)
-    assert again.status_code == 200, again.text
-    assert eventory.login_count["anna@example.com"] == 1
-
-
-def test_token_ttl_comes_from_config(make_app, serve, eventory):
-    live = serve(make_app(EVENTORY_TOKEN_TTL=0))
-    headers = account(live)
-    login_id = save_login(live, headers)
-    eventory.reset()
-    for _ in range(2):
-        live.get("/eventory/jobs/list", headers={**headers, "X-Eventory-Login": str(login_id)})
-    assert eventory.login_count["anna@example.com"] == 2
-
-
-def test_changing_or_deleting_a_login_drops_its_token(live, ada, eventory):
-    login_id = save_login(live, ada)
-    brokered = {**ada, "X-Eventory-Login": str(login_id)}
-    live.get("/eventory/jobs/list", headers=brokered)
-    eventory.reset()
-    live.request("PUT", f"/logins/{login_id}", json={"label": "Renamed"}, headers=ada)
-    live.get("/eventory/jobs/list", headers=brokered)
-    assert eventory.login_count["anna@example.com"] == 1
-    live.request("DELETE", f"/logins/{login_id}", headers=ada)
-    eventory.reset()
-    response = live.get("/eventory/jobs/list", headers=brokered)
-    assert response.status_code == 404
-    assert eventory.requests == []
-
-
-def test_rejected_stored_credentials_are_a_distinct_502(live, ada, eventory):
-    login_id = save_login(live, ada, password="wrong eventory password")
-    response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
-    assert response.status_code == 502
-    assert "rejected" in response.json()["detail"]
-    assert "wrong eventory password" not in response.text
-
-
-@pytest.mark.parametrize("value", ["999999", "abc", "-1", "1.0", "٣", "99999999999999999999"])
-def test_unknown_or_malformed_login_header_is_404(live, ada, eventory, value):
-    eventory.reset()
-    response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": value.encode().decode("latin-1")})
-    assert response.status_code == 404
-    assert eventory.requests == []
-
-
-def test_another_users_login_is_404_in_every_route(live, eventory):
-    ada = account(live)
-    login_id = save_login(live, ada)
-    bob = account(live, BOB)
-    eventory.reset()
-    assert live.get("/eventory/jobs/list", headers={**bob, "X-Eventory-Login": str(login_id)}).status_code == 404
-    assert live.post(f"/logins/{login_id}/session", headers=bob).status_code == 404
-    assert live.get(f"/multisite/jobs/list?logins={login_id}", headers=bob).status_code == 404
-    assert eventory.login_count["anna@example.com"] == 0
-
-
-def test_relay_holds_no_database_connection_while_waiting(make_app, serve, eventory):
-    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 1})
-    live = serve(app)
-    headers = account(live)
-    login_id = save_login(live, headers)
-    done = []
-    slow = [
-        threading.Thread(
-            target=lambda: done.append(
-                live.get("/eventory/slow?seconds=2", headers={**headers, "X-Eventory-Login": str(login_id)}).status_code
-            )
-        )
-        for _ in range(3)
-    ]
-    for thread in slow:
-        thread.start()
-    time.sleep(0.3)
-    assert live.get("/logins", headers=headers).status_code == 200
-    assert live.get("/auth/me", headers=headers).status_code == 200
-    for thread in slow:
-        thread.join()
-    assert done == [200, 200, 200]
-
-
-def test_no_secret_is_logged(live, ada, eventory, caplog):
-    caplog.set_level(logging.DEBUG)
-    good = save_login(live, ada)
-    bad = save_login(live, ada, password="another-secret-pass")
-    live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(good)})
-    live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(bad)})
-    live.post(f"/logins/{good}/session", headers=ada)
-    live.get("/multisite/jobs/list", headers=ada)
-    tokens = [headers["authorization"] for _m, _p, headers in eventory.requests if "authorization" in headers]
-    assert tokens
-    secrets = [EVENTORY_LOGIN["password"], "another-secret-pass", ada["Authorization"].split()[1]] + [
-        t.split()[1] for t in tokens
-    ]
-    for secret in secrets:
-        assert secret not in caplog.text
-
-
-# ---- /session -------------------------------------------------------------------------------
-
-
-def test_session_returns_an_eventory_token_and_stores_the_organisation(live, ada, eventory):
-    login_id = save_login(live, ada)
-    response = live.post(f"/logins/{login_id}/session", headers=ada)
-    assert response.status_code == 200
-    body = response.json()
-    assert body["token_type"] == "bearer"
-    assert (body["organisation"], body["first_name"], body["last_name"]) == ("Org One", "Anna", "Andersson")
-    direct = requests.get(
-        eventory.url + "/user-info", headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=5
-    )
-    assert direct.status_code == 200
-    assert live.get("/logins", headers=ada).json()[0]["organisation"] == "Org One"
-
-
-def test_session_with_rejected_credentials_is_502(live, ada, eventory):
-    login_id = save_login(live, ada, password="nope")
-    response = live.post(f"/logins/{login_id}/session", headers=ada)
-    assert response.status_code == 502
-    assert "rejected" in response.json()["detail"]
-
-
-def test_passwords_are_exposed_only_when_configured(make_app, serve, eventory):
-    default = serve(make_app())
-    headers = account(default)
-    save_login(default, headers)
-    assert "password" not in default.get("/logins", headers=headers).json()[0]
-
-    exposing = serve(make_app(LOGINS_EXPOSE_PASSWORDS=True))
-    assert exposing.get("/logins", headers=headers).json()[0]["password"] == EVENTORY_LOGIN["password"]
-    bob = account(exposing, BOB)
-    assert exposing.get("/logins", headers=bob).json() == []
-    assert "password" not in exposing.get("/logins/1", headers=headers).json()
-
-
-# ---- fan-out --------------------------------------------------------------------------------
-
-
-def test_fan_out_reports_each_login_in_order(live, ada, eventory):
-    eventory.add_user("bo@example.com", "bo-pass-2", "Org Two")
-    first = save_login(live, ada)
-    broken = save_login(live, ada, label="Broken", password="wrong")
-    second = save_login(live, ada, label="Org Two", username="bo@example.com", password="bo-pass-2", color="#00ff00")
-    response = live.get("/multisite/jobs/list", headers=ada)
-    assert response.status_code == 200
-    results = response.json()["results"]
-    assert [entry["login_id"] for entry in results] == [first, broken, second]
-    assert (
-        results[0]["data"][0]["organisation"] == "Org One"
-        and results[0]["status"] == 200
-        and results[0]["error"] is None
-    )
-    assert results[1]["data"] is None and "rejected" in results[1]["error"]
-    assert results[2]["data"][0]["organisation"] == "Org Two" and results[2]["color"] == "#00ff00"
-    assert all(entry["elapsed_ms"] >= 0 for entry in results)
-
-
-def test_fan_out_subset_and_query(live, ada, eventory):
-    first = save_login(live, ada)
-    save_login(live, ada, label="Second")
-    results = live.get(f"/multisite/echo/x?b=2&logins={first}&a=1", headers=ada).json()["results"]
-    assert [entry["login_id"] for entry in results] == [first]
-    assert results[0]["data"]["query"] == "b=2&a=1"
-
-
-@pytest.mark.parametrize("value", ["", "a", "1,,x", "1;2", "99999999999999999999"])
-def test_fan_out_bad_logins_parameter_is_422(live, ada, eventory, value):
-    response = live.get(f"/multisite/jobs/list?logins={value}", headers=ada)
-    assert response.status_code == 422
-    assert "logins" in response.json()["detail"]
-
-
-def test_fan_out_runs_in_parallel_and_times_out_per_login(make_app, serve, eventory):
-    live = serve(make_app(FANOUT_TIMEOUT=1.0), threads=16)
-    headers = account(live)
-    for number in range(10):
-        eventory.add_user(f"user{number}@example.com", "pass", f"Org {number}")
-        save_login(live, headers, label=f"Org {number}", username=f"user{number}@example.com", password="pass")
-    live.get("/multisite/jobs/list", headers=headers)  # sign every login in first
-    eventory.delay = 0.2
-    started = time.monotonic()
-    results = live.get("/multisite/jobs/list", headers=headers).json()["results"]
-    elapsed = time.monotonic() - started
-    assert [entry["status"] for entry in results] == [200] * 10
-    assert elapsed < 1.5, f"10 calls of 200 ms took {elapsed:.2f}s: not parallel"  # sequential would be 2 s
-
-    eventory.delay = 0.0
-    timed_out = live.get("/multisite/slow?seconds=3", headers=headers).json()["results"]
-    assert all(entry["error"] and entry["data"] is None for entry in timed_out)
 
 
 def test_the_upstream_session_adds_nothing_of_its_own(app):
