@@ -21,6 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 ADA = {"username": "ada", "password": "analytical engine notes"}
 BOB = {"username": "bob", "password": "difference engine sketches"}
 EVENTORY_LOGIN = {"label": "Org One", "username": "anna@example.com", "password": "eventory-pass-1", "color": "#ff0000"}
+NEW_PASSWORD = "a brand new passphrase for ada"
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+
+
+def raw(body, content_type="application/json"):
+    """Request keyword arguments for a body sent exactly as given."""
+    return {"data": body, "content_type": content_type}
 
 
 # --- accounts ------------------------------------------------------------------------------------
@@ -43,6 +50,24 @@ def log_in(client, who=ADA) -> dict:
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def bear(session: dict) -> dict:
+    return bearer(session["access_token"])
+
+
+def me_status(client, token: str) -> int:
+    return client.get("/auth/me", headers=bearer(token)).status_code
+
+
+def refresh(client, refresh_token: str):
+    return client.post("/auth/refresh", headers=bearer(refresh_token))
+
+
+def assert_401(response):
+    assert response.status_code == 401, (response.status_code, response.json)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert isinstance(response.json["detail"], str) and response.json["detail"]
 
 
 def account(live, who=ADA) -> dict:

@@ -1,4 +1,5 @@
-"""Accounts: register, log in (the frontend's multipart form, OAuth2 form, JSON), who am I."""
+"""Accounts: register, log in (the frontend's multipart form, OAuth2 form, JSON), closed
+registration and the password policy."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import threading
 import time
 from contextlib import closing
 
-import jwt
 import pytest
 
-from .helpers import ADA, EVENTORY_LOGIN, register_and_login
+from eventory_backend.auth.models import User
+from eventory_backend.extensions import db
+
+from .helpers import ADA, EVENTORY_LOGIN, log_in, me_status, register_and_login
 
 ORIGIN = {"Origin": "https://multisite.example"}
 
@@ -106,15 +109,6 @@ def test_password_is_hashed_with_bcrypt_never_stored_in_clear(app, client, datab
         assert ADA["password"] not in stored
 
 
-def test_an_access_token_carries_only_what_its_checks_need(client):
-    """Readable by anyone who holds it, so no username or other personal data; and, being a bearer
-    header rather than a cookie, no CSRF value (which would only lengthen every request)."""
-    token = register_and_login(client, ADA)["Authorization"].removeprefix("Bearer ")
-    claims = jwt.decode(token, options={"verify_signature": False})
-    assert set(claims) == {"sub", "type", "fresh", "jti", "iat", "nbf", "exp", "gen", "fam"}
-    assert claims["type"] == "access" and claims["sub"].isdigit()
-
-
 def test_timestamps_are_utc_whatever_the_database_servers_time_zone(make_app, database_url):
     if not database_url.startswith("postgresql"):
         pytest.skip("only a database server has a time zone of its own (the PostgreSQL run covers this)")
@@ -125,31 +119,6 @@ def test_timestamps_are_utc_whatever_the_database_servers_time_zone(make_app, da
     saved = client.post("/logins", json=EVENTORY_LOGIN, headers=headers).json
     listed = client.get("/logins", headers=headers).json[0]
     assert saved["created_at"].endswith("+00:00") and listed["updated_at"].endswith("+00:00")
-
-
-def test_me_needs_a_token(client):
-    response = client.get("/auth/me")
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert "detail" in response.json
-
-
-def test_token_of_a_deleted_user_is_401(app, client, ada):
-    from eventory_backend.auth.models import User
-    from eventory_backend.extensions import db
-
-    with app.app_context():
-        db.session.execute(db.delete(User))
-        db.session.commit()
-    response = client.get("/auth/me", headers=ada)
-    assert response.status_code == 401
-
-
-def test_tokens_survive_a_restart(make_app):
-    first = make_app()
-    headers = register_and_login(first.test_client(), ADA)
-    second = make_app()
-    assert second.test_client().get("/auth/me", headers=headers).status_code == 200
 
 
 def test_racing_registrations_of_one_name_give_one_account(live):
@@ -169,77 +138,93 @@ def test_racing_registrations_of_one_name_give_one_account(live):
     assert sorted(results) == [201] + [409] * 7
 
 
-# A verified token is remembered (verified_tokens.py); these hold what the cache must not change.
+# --- closed registration -------------------------------------------------------------------------
 
 
-def _bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+def test_closed_registration_is_403_and_creates_no_account(make_app):
+    app = make_app(REGISTRATION_OPEN=False)
+    client = app.test_client()
 
+    response = client.post("/auth/register", json=ADA)
 
-def test_a_remembered_token_still_ends_at_logout(client, ada):
-    assert client.get("/auth/me", headers=ada).status_code == 200
-    assert client.get("/auth/me", headers=ada).status_code == 200
-    assert client.post("/auth/logout", headers=ada).status_code == 204
-    assert client.get("/auth/me", headers=ada).status_code == 401
-
-
-def test_a_remembered_token_is_refused_once_it_expires(app, client, ada):
-    from datetime import timedelta
-
-    from flask_jwt_extended import create_access_token, decode_token
-
+    assert response.status_code == 403
+    assert "closed" in response.json["detail"].lower()
+    assert client.post("/auth/login", data=ADA).status_code == 401
     with app.app_context():
-        claims = decode_token(ada["Authorization"].split()[1])
-        short = create_access_token(
-            identity=claims["sub"],
-            additional_claims={"gen": claims["gen"], "fam": claims["fam"]},
-            expires_delta=timedelta(seconds=1),
-        )
-    assert client.get("/auth/me", headers=_bearer(short)).status_code == 200  # verified, now remembered
-    time.sleep(2.1)  # exp is in whole seconds
-    response = client.get("/auth/me", headers=_bearer(short))
-    assert response.status_code == 401
-    assert "expired" in response.json["detail"]
+        assert db.session.execute(db.select(User)).first() is None
 
 
-def test_a_token_differing_only_in_its_signature_is_checked_afresh_and_refused(client, ada):
-    token = ada["Authorization"].split()[1]
-    assert client.get("/auth/me", headers=ada).status_code == 200
-    head, payload, signature = token.split(".")
-    forged = f"{head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
-    assert client.get("/auth/me", headers=_bearer(forged)).status_code == 401
+def test_closed_registration_still_lets_existing_accounts_log_in(make_app):
+    make_app().test_client().post("/auth/register", json=ADA)
+
+    closed = make_app(REGISTRATION_OPEN=False).test_client()
+
+    assert me_status(closed, log_in(closed)["access_token"]) == 200
 
 
-def test_a_token_remembered_by_one_app_is_not_trusted_by_an_app_with_another_key(make_app):
-    first = make_app(SECRET_KEY="first-secret-key-of-at-least-32-bytes")
-    headers = register_and_login(first.test_client(), ADA)
-    assert first.test_client().get("/auth/me", headers=headers).status_code == 200
-    other = make_app(SECRET_KEY="another-secret-key-of-at-least-32-bytes")
-    assert other.test_client().get("/auth/me", headers=headers).status_code == 401
+# --- password policy -----------------------------------------------------------------------------
 
 
-def test_the_verified_token_cache_is_bounded_and_hands_out_copies():
-    from eventory_backend.verified_tokens import VerifiedTokens
+@pytest.mark.parametrize(
+    "password",
+    ["password", "iloveyou", "12345678", "PassWord123", "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44"],
+    ids=["password", "iloveyou", "12345678", "any-case", "fullwidth-password"],
+)
+def test_common_password_is_refused_even_when_long_enough(make_app, password):
+    client = make_app(PASSWORD_MIN_LENGTH=8).test_client()
 
-    cache = VerifiedTokens(max_entries=2)
-    later = time.time() + 60
-    for name in ("a", "b", "c"):
-        cache.put(name, {"sub": name, "exp": later})
-    # Full at the third: it starts over with that one.
-    assert [name for name in ("a", "b", "c") if cache.get(name) is not None] == ["c"]
-    assert cache.get("c") == {"sub": "c", "exp": later}
-    cache.get("c")["sub"] = "changed"
-    assert cache.get("c")["sub"] == "c"
-    cache.put("gone", {"sub": "x", "exp": time.time() - 1})
-    assert cache.get("gone") is None
-    cache.put("no-expiry", {"sub": "x"})
-    assert cache.get("no-expiry") is None
+    response = client.post("/auth/register", json={"username": "carol", "password": password})
+
+    assert response.status_code == 422
+    assert "common" in " ".join(response.json["errors"]["password"])
 
 
-def test_a_timedelta_leeway_is_honoured_by_the_remembered_tokens(make_app):
-    from datetime import timedelta
+def test_common_password_of_the_default_length_is_refused(client):
+    response = client.post("/auth/register", json={"username": "carol", "password": "qazwsxedcrfvtgb"})
 
-    client = make_app(JWT_DECODE_LEEWAY=timedelta(seconds=5)).test_client()
-    headers = register_and_login(client, ADA)
-    assert client.get("/auth/me", headers=headers).status_code == 200
-    assert client.get("/auth/me", headers=headers).status_code == 200  # from the cache
+    assert response.status_code == 422
+    assert "common" in " ".join(response.json["errors"]["password"])
+
+
+@pytest.mark.parametrize("password", ["tulip-ox", "alllowercase", "ÅÄÖ åäö ok"])
+def test_uncommon_password_needs_no_composition_rules(make_app, password):
+    client = make_app(PASSWORD_MIN_LENGTH=8).test_client()
+
+    assert client.post("/auth/register", json={"username": "carol", "password": password}).status_code == 201
+    assert client.post("/auth/login", json={"username": "carol", "password": password}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("registered", "typed"),
+    [
+        (
+            "\uff4d\uff59\u3000\uff46\uff55\uff4c\uff4c\uff57\uff49\uff44\uff54\uff48\u3000\uff50\uff41\uff53\uff53",
+            "my fullwidth pass",
+        ),
+        (
+            "my fullwidth pass",
+            "\uff4d\uff59\u3000\uff46\uff55\uff4c\uff4c\uff57\uff49\uff44\uff54\uff48\u3000\uff50\uff41\uff53\uff53",
+        ),
+        ("cafe\u0301 au lait in paris", "caf\u00e9 au lait in paris"),
+        ("the \ufb01sh of the o\ufb03ce", "the fish of the office"),
+        ("chapter \u2167 verse \u2460\u2461", "chapter VIII verse 12"),
+    ],
+    ids=["fullwidth-then-ascii", "ascii-then-fullwidth", "decomposed-then-composed", "ligatures", "numerals"],
+)
+def test_password_is_compared_in_its_nfkc_form(client, registered, typed):
+    assert client.post("/auth/register", json={"username": "carol", "password": registered}).status_code == 201
+
+    assert client.post("/auth/login", json={"username": "carol", "password": typed}).status_code == 200
+    assert client.post("/auth/login", json={"username": "carol", "password": registered}).status_code == 200
+    assert client.post("/auth/login", json={"username": "carol", "password": typed + "!"}).status_code == 401
+
+
+def test_password_equal_to_the_username_in_another_unicode_form_is_refused(client):
+    response = client.post(
+        "/auth/register",
+        # The fullwidth form of the username: NFKC makes it "ada lovelace 1815".
+        json={"username": "ada lovelace 1815", "password": "ａｄａ ｌｏｖｅｌａｃｅ １８１５"},
+    )
+
+    assert response.status_code == 422
+    assert "password" in response.json["errors"]

@@ -10,7 +10,7 @@ import threading
 import pytest
 import requests
 
-from .helpers import BOB, EVENTORY_LOGIN, account, save_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, account, bear, save_login
 
 # --- X-Eventory-Login ----------------------------------------------------------------------------
 
@@ -163,6 +163,28 @@ def test_changing_or_deleting_a_login_drops_its_token(live, ada, eventory):
     assert eventory.requests == []
 
 
+def test_account_deletion_forgets_cached_eventory_tokens(live, eventory):
+    eventory.add_user("bruno@example.com", "eventory-pass-2", "Org Two")
+    cache = live.app.extensions["eventory_tokens"]
+    ada = account(live)
+    ada_login = save_login(live, ada)
+    first = live.get("/eventory/user-info", headers={**ada, "X-Eventory-Login": str(ada_login)})
+    assert first.json()["organizationName"] == "Org One"
+    assert cache.cached(ada_login) is not None
+
+    deleted = live.request("DELETE", "/auth/me", json={"password": ADA["password"]}, headers=ada)
+
+    assert deleted.status_code == 204
+    assert cache.cached(ada_login) is None
+    # On SQLite the freed login id is handed out again: a token left in the cache would
+    # answer for Ada's organisation here.
+    bob = account(live, BOB)
+    bob_login = save_login(live, bob, label="Bruno", username="bruno@example.com", password="eventory-pass-2")
+    answer = live.get("/eventory/user-info", headers={**bob, "X-Eventory-Login": str(bob_login)})
+    assert answer.json()["organizationName"] == "Org Two"
+    assert eventory.login_count["bruno@example.com"] == 1
+
+
 # --- /logins/<id>/session ------------------------------------------------------------------------
 
 
@@ -185,3 +207,19 @@ def test_session_with_rejected_credentials_is_502(live, ada, eventory):
     response = live.post(f"/logins/{login_id}/session", headers=ada)
     assert response.status_code == 502
     assert "rejected" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "login_id",
+    ["\u0661", "\uff11", "9223372036854775808", "99999999999999999999", "-1"],
+    ids=["arabic-indic-one", "fullwidth-one", "two-to-the-63", "twenty-nines", "minus-one"],
+)
+def test_session_route_with_a_login_id_that_is_not_a_plain_int64_is_404(client, ada_tokens, eventory, login_id):
+    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens))
+    eventory.reset()
+
+    response = client.post(f"/logins/{login_id}/session", headers=bear(ada_tokens))
+
+    assert response.status_code == 404
+    assert response.json["detail"]
+    assert eventory.requests == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from openapi_spec_validator import validate
 from config import from_environ
 from eventory_backend import SEED_SECRET_KEY, create_app
 
-from .helpers import ROOT
+from .helpers import ADA, EVENTORY_LOGIN, NEW_PASSWORD, ROOT, bear, bearer, log_in
 
 ALLOWED = "https://multisite.example"
 
@@ -211,3 +212,105 @@ def test_waitress_serves_the_app_and_creates_the_database(tmp_path, command):
         process.terminate()
         process.wait(timeout=10)
         process.stderr.close()
+
+
+# --- answers that do not linger ------------------------------------------------------------------
+
+
+def _auth_and_logins_requests(client, session, login_id):
+    headers = bear(session)
+    return {
+        "register": client.post("/auth/register", json={"username": "carol", "password": ADA["password"]}),
+        "register-422": client.post("/auth/register", json={}),
+        "login": client.post("/auth/login", data=ADA),
+        "login-401": client.post("/auth/login", data={"username": "ada", "password": "wrong wrong wrong"}),
+        "me": client.get("/auth/me", headers=headers),
+        "me-401": client.get("/auth/me"),
+        "refresh": client.post("/auth/refresh", headers=bearer(session["refresh_token"])),
+        "password-403": client.put(
+            "/auth/password",
+            json={"current_password": "wrong wrong wrong", "new_password": NEW_PASSWORD},
+            headers=headers,
+        ),
+        "logins": client.get("/logins", headers=headers),
+        "login-by-id": client.get(f"/logins/{login_id}", headers=headers),
+        "logins-create": client.post("/logins", json=EVENTORY_LOGIN, headers=headers),
+        "logins-edit": client.put(f"/logins/{login_id}", json={"color": "#000"}, headers=headers),
+        "logins-404": client.get("/logins/999999", headers=headers),
+        "logins-422": client.post("/logins", json={}, headers=headers),
+        "logins-405": client.patch("/logins", headers=headers),
+        "logout": client.post("/auth/logout", headers=headers),
+    }
+
+
+def test_auth_and_logins_answers_are_never_cached(client, ada_tokens):
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens)).json["id"]
+
+    responses = _auth_and_logins_requests(client, ada_tokens, login_id)
+
+    assert {name: r.headers.get("Cache-Control") for name, r in responses.items()} == {
+        name: "no-store" for name in responses
+    }
+
+
+def test_every_answer_forbids_content_sniffing(make_app, eventory):
+    app = make_app()
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("crash")
+
+    client = app.test_client()
+    client.post("/auth/register", json=ADA)
+    session = log_in(client)
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(session)).json["id"]
+    responses = {
+        **_auth_and_logins_requests(client, session, login_id),
+        "openapi": client.get("/openapi.json"),
+        "docs": client.get("/docs"),
+        "healthz": client.get("/healthz"),
+        "404": client.get("/no/such/route"),
+        "405": client.patch("/auth/me"),
+        "413": client.post("/auth/register", data="x" * (1024 * 1024 + 1), content_type="application/json"),
+        "500": client.get("/boom"),
+        "preflight": client.options(
+            "/logins", headers={"Origin": "https://multisite.example", "Access-Control-Request-Method": "POST"}
+        ),
+        "relayed": client.get("/eventory/echo", headers=bear(log_in(client))),
+        "trace": client.open("/auth/me", method="TRACE"),
+    }
+
+    assert {name: r.headers.get("X-Content-Type-Options") for name, r in responses.items()} == {
+        name: "nosniff" for name in responses
+    }
+
+
+TRACE_PATHS = [
+    "/",
+    "/auth/me",
+    "/auth/login",
+    "/logins",
+    "/logins/{id}",
+    "/eventory/echo",
+    "/multisite/echo",
+    "/openapi.json",
+    "/docs",
+]
+
+
+def test_no_route_answers_trace(client, ada_tokens, eventory):
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens)).json["id"]
+    eventory.reset()
+    headers = {**bear(ada_tokens), "X-Secret-Probe": "trace-me"}
+
+    responses = {path: client.open(path.format(id=login_id), method="TRACE", headers=headers) for path in TRACE_PATHS}
+
+    statuses = {path: response.status_code for path, response in responses.items()}
+    assert all(status in (404, 405) for status in statuses.values()), statuses
+    for response in responses.values():
+        assert response.mimetype == "application/json"
+        assert set(response.json) == {"detail"}
+        text = json.dumps(response.json)
+        assert "trace-me" not in text and ada_tokens["access_token"] not in text
+    assert eventory.requests == []
