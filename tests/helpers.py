@@ -1,8 +1,10 @@
-"""Plain helpers shared by the test modules: the test accounts, shortcuts for their requests, and
-`python wsgi.py` started as production runs it. No fixtures here; those are in conftest.py."""
+"""Plain helpers shared by the test modules: the test accounts, shortcuts for their requests, the
+building blocks of the bad-input tables with the checks every refusal must pass, and `python wsgi.py`
+started as production runs it. No fixtures here; those are in conftest.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -10,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
+from sqlalchemy import select
 
 from eventory_backend.extensions import db
 
@@ -22,15 +26,9 @@ ADA = {"username": "ada", "password": "analytical engine notes"}
 BOB = {"username": "bob", "password": "difference engine sketches"}
 EVENTORY_LOGIN = {"label": "Org One", "username": "anna@example.com", "password": "eventory-pass-1", "color": "#ff0000"}
 NEW_PASSWORD = "a brand new passphrase for ada"
-DEEP_JSON = "[" * 100_000 + "]" * 100_000
 
 
-def raw(body, content_type="application/json"):
-    """Request keyword arguments for a body sent exactly as given."""
-    return {"data": body, "content_type": content_type}
-
-
-# --- accounts ------------------------------------------------------------------------------------
+# --- accounts, through the test client -----------------------------------------------------------
 
 
 def register_and_login(client, account) -> dict:
@@ -70,6 +68,24 @@ def assert_401(response):
     assert isinstance(response.json["detail"], str) and response.json["detail"]
 
 
+# --- saved Eventory logins, through the test client ----------------------------------------------
+
+
+def ada_logins(client, headers) -> list[dict]:
+    response = client.get("/logins", headers=headers)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def read_login(client, headers, login_id) -> dict:
+    response = client.get(f"/logins/{login_id}", headers=headers)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+# --- on a live server ----------------------------------------------------------------------------
+
+
 def account(live, who=ADA) -> dict:
     """Register `who` on a live server (if not yet there) and log in: bearer headers."""
     live.post("/auth/register", json=who)
@@ -82,6 +98,91 @@ def save_login(live, headers, **fields) -> int:
     response = live.post("/logins", json={**EVENTORY_LOGIN, **fields}, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()["id"]
+
+
+# --- bad inputs ----------------------------------------------------------------------------------
+
+
+TEN_THOUSAND = 10_000
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+HUGE_NUMBER = "9" * 5_000  # past Python's 4,300-digit int parsing limit
+URLENCODED = "application/x-www-form-urlencoded"
+
+
+def raw(body, content_type="application/json"):
+    """Request keyword arguments for a body sent exactly as given."""
+    return {"data": body, "content_type": content_type}
+
+
+def as_json(value):
+    return {"json": value}
+
+
+def form(fields, content_type="multipart/form-data"):
+    return {"data": dict(fields), "content_type": content_type}
+
+
+def case(kwargs, status, field=None, *, id):
+    return pytest.param(kwargs, status, field, id=id)
+
+
+UNREADABLE_JSON = [
+    case(raw('{"username": "ada", "password": '), 400, id="truncated-json"),
+    case(raw('{"username": "ada",}'), 400, id="trailing-comma"),
+    case(raw("{'username': 'ada'}"), 400, id="single-quotes"),
+    case(raw(b'{"username": "\xff\xfe", "password": "\xc3"}'), 400, id="invalid-utf8"),
+    case(raw(DEEP_JSON), 400, id="100000-deep-nesting"),
+    case(raw('{"username": ' + HUGE_NUMBER + "}"), 400, id="5000-digit-number"),
+    case(raw(""), (400, 422), id="empty-body"),
+]
+
+
+NOT_AN_OBJECT = [
+    case(as_json([]), 422, id="empty-array"),
+    case(raw(json.dumps([ADA, EVENTORY_LOGIN])), 422, id="array-of-objects"),
+    case(raw('"ada"'), 422, id="string"),
+    case(raw("42"), 422, id="number"),
+    case(raw("null"), 422, id="null"),
+    case(raw("true"), 422, id="true"),
+]
+
+
+def assert_error(response, status, field=None):
+    """A 4xx with the one error shape; `status` is one code or a tuple of acceptable codes."""
+    allowed = status if isinstance(status, tuple) else (status,)
+    assert response.status_code != 500, response.get_data(as_text=True)[:500]
+    assert response.status_code in allowed, (response.status_code, response.get_data(as_text=True)[:500])
+    assert response.mimetype == "application/json", response.mimetype
+    body = response.get_json()
+    assert isinstance(body, dict), body
+    assert isinstance(body.get("detail"), str) and body["detail"].strip(), body
+    assert "Traceback" not in body["detail"]
+    assert "msg" not in body, body
+    if response.status_code == 401:
+        assert response.headers.get("WWW-Authenticate", "").startswith("Bearer"), dict(response.headers)
+    if response.status_code == 405:
+        assert response.headers.get("Allow"), dict(response.headers)
+    if response.status_code == 422:
+        errors = body.get("errors")
+        assert isinstance(errors, dict) and errors, body
+        assert all(isinstance(name, str) for name in errors), errors
+        assert all(
+            isinstance(messages, list) and messages and all(isinstance(m, str) for m in messages)
+            for messages in errors.values()
+        ), errors
+        if field is not None:
+            assert field in errors, (field, errors)
+    return body
+
+
+def snapshot(app) -> dict[str, list[tuple]]:
+    """Every row of every table, to prove a rejected request changed nothing."""
+    with app.app_context():
+        with db.engine.connect() as connection:
+            return {
+                table.name: sorted((tuple(row) for row in connection.execute(select(table))), key=repr)
+                for table in db.metadata.sorted_tables
+            }
 
 
 # --- the database --------------------------------------------------------------------------------

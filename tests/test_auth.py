@@ -3,6 +3,8 @@ registration and the password policy."""
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
 import threading
 import time
@@ -13,7 +15,23 @@ import pytest
 from eventory_backend.auth.models import User
 from eventory_backend.extensions import db
 
-from .helpers import ADA, EVENTORY_LOGIN, log_in, me_status, register_and_login
+from .helpers import (
+    ADA,
+    EVENTORY_LOGIN,
+    NOT_AN_OBJECT,
+    TEN_THOUSAND,
+    UNREADABLE_JSON,
+    URLENCODED,
+    as_json,
+    assert_error,
+    case,
+    form,
+    log_in,
+    me_status,
+    raw,
+    register_and_login,
+    snapshot,
+)
 
 ORIGIN = {"Origin": "https://multisite.example"}
 
@@ -228,3 +246,123 @@ def test_password_equal_to_the_username_in_another_unicode_form_is_refused(clien
 
     assert response.status_code == 422
     assert "password" in response.json["errors"]
+
+
+# --- bad requests: each is refused and changes nothing -------------------------------------------
+
+
+PASSWORD = ADA["password"]
+
+
+def register(username="ada", password=PASSWORD, **extra):
+    return as_json({"username": username, "password": password, **extra})
+
+
+REGISTER_CASES = [
+    *UNREADABLE_JSON,
+    *NOT_AN_OBJECT,
+    case(as_json({}), 422, "username", id="empty-object"),
+    case(as_json({"username": "ada"}), 422, "password", id="missing-password"),
+    case(as_json({"password": PASSWORD}), 422, "username", id="missing-username"),
+    case(register(username=42), 422, "username", id="number-username"),
+    case(register(username=True), 422, "username", id="bool-username"),
+    case(register(username=["ada"]), 422, "username", id="list-username"),
+    case(register(username={"first": "ada"}), 422, "username", id="object-username"),
+    case(register(password=[PASSWORD]), 422, "password", id="list-password"),
+    case(register(password=123456789012345678), 422, "password", id="number-password"),
+    case(register(username=None), 422, "username", id="null-username"),
+    case(register(password=None), 422, "password", id="null-password"),
+    case(register(username="ad\x00a"), 422, "username", id="nul-in-username"),
+    case(register(username="\x00ada"), 422, "username", id="leading-nul-in-username"),
+    case(register(username="ad\x1b[31ma"), 422, "username", id="escape-in-username"),
+    case(register(username="ad\na"), 422, "username", id="newline-in-username"),
+    case(register(username="ad\ta"), 422, "username", id="tab-in-username"),
+    case(register(username="ad\x7fa"), 422, "username", id="del-in-username"),
+    case(register(username="ad\u0085a"), 422, "username", id="c1-control-in-username"),
+    case(register(password=PASSWORD + "\x00"), 422, "password", id="nul-in-password"),
+    # json.loads turns "\\ud800" into a lone surrogate, which UTF-8 (and so every database) cannot hold.
+    case(raw(f'{{"username": "ada\\ud800", "password": "{PASSWORD}"}}'), (400, 422), "username", id="surrogate-user"),
+    case(raw(f'{{"username": "ada", "password": "{PASSWORD}\\udfff"}}'), (400, 422), "password", id="surrogate-pass"),
+    case(raw('{"user\\u0000name": "ada", "password": "' + PASSWORD + '"}'), 422, id="nul-in-field-name"),
+    case(register(username="a" * TEN_THOUSAND), 422, "username", id="10000-char-username"),
+    case(register(password="p" * TEN_THOUSAND), 422, "password", id="10000-char-password"),
+    case(register(username="ab"), 422, "username", id="2-char-username"),
+    case(register(username="   ab   "), 422, "username", id="2-char-username-after-trimming"),
+    case(register(username="     "), 422, "username", id="whitespace-only-username"),
+    case(register(username="\u3000\u3000\u3000\u3000"), 422, "username", id="ideographic-spaces-username"),
+    case(register(username=""), 422, "username", id="empty-username"),
+    case(register(username="a" * 65), 422, "username", id="65-char-username"),
+    case(register(username="  " + "a" * 65 + "  "), 422, "username", id="65-char-username-after-trimming"),
+    case(register(password="x" * 14), 422, "password", id="14-char-password"),
+    case(register(password=""), 422, "password", id="empty-password"),
+    case(register(password="a" * 1025), 422, "password", id="1025-char-password"),
+    case(register("ada lovelace 1815", "ada lovelace 1815"), 422, "password", id="password-is-the-username"),
+    case(register("Ada Lovelace 1815", "ADA LOVELACE 1815"), 422, "password", id="password-is-the-username-any-case"),
+    case(register("  ada lovelace 1815 ", "ada lovelace 1815"), 422, "password", id="password-is-the-trimmed-username"),
+    case(register(id=1), 422, "id", id="unknown-field-id"),
+    case(register(is_admin=True), 422, "is_admin", id="unknown-field-is_admin"),
+    case(form(ADA, URLENCODED), (415, 422), id="urlencoded-form"),
+    case(form(ADA), (415, 422), id="multipart-form"),
+    case(raw(json.dumps(ADA), "text/plain"), (415, 422), id="json-as-text-plain"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "status", "field"), REGISTER_CASES)
+def test_bad_registration_is_refused_and_creates_no_account(app, client, kwargs, status, field):
+    before = snapshot(app)
+
+    assert_error(client.post("/auth/register", **kwargs), status, field)
+
+    assert snapshot(app) == before
+    sent = kwargs.get("json")
+    if isinstance(sent, dict) and isinstance(sent.get("username"), str) and isinstance(sent.get("password"), str):
+        login = client.post("/auth/login", json={"username": sent["username"], "password": sent["password"]})
+        assert login.status_code in (401, 422), login.json
+    # The name "ada" is still free.
+    assert client.post("/auth/register", json=ADA).status_code == 201
+
+
+LOGIN_CASES = [
+    *UNREADABLE_JSON,
+    *NOT_AN_OBJECT,
+    case(as_json({}), 422, "username", id="json-empty-object"),
+    case(as_json({"username": "ada"}), 422, "password", id="json-missing-password"),
+    case(as_json({"password": PASSWORD}), 422, "username", id="json-missing-username"),
+    case(form({"username": "ada"}), 422, "password", id="multipart-missing-password"),
+    case(form({"password": PASSWORD}), 422, "username", id="multipart-missing-username"),
+    case(form({}), 422, "username", id="multipart-no-fields"),
+    case(form({"password": PASSWORD}, URLENCODED), 422, "username", id="urlencoded-missing-username"),
+    case(form({"username": "ada"}, URLENCODED), 422, "password", id="urlencoded-missing-password"),
+    case(
+        form({"username": "ada", "password": (io.BytesIO(PASSWORD.encode()), "pw.txt")}),
+        422,
+        "password",
+        id="multipart-password-as-a-file",
+    ),
+    case(as_json({"username": 42, "password": PASSWORD}), 422, "username", id="json-number-username"),
+    case(as_json({"username": "ada", "password": [PASSWORD]}), 422, "password", id="json-list-password"),
+    case(as_json({"username": "ada", "password": None}), 422, "password", id="json-null-password"),
+    case(as_json({"username": None, "password": PASSWORD}), 422, "username", id="json-null-username"),
+    case(as_json({"username": "ad\x00a", "password": PASSWORD}), 422, "username", id="json-nul-in-username"),
+    case(form({"username": "ada", "password": PASSWORD + "\x00"}), 422, "password", id="multipart-nul-in-password"),
+    case(as_json({"username": "a" * TEN_THOUSAND, "password": PASSWORD}), 422, "username", id="json-10000-char-user"),
+    case(form({"username": "ada", "password": "p" * TEN_THOUSAND}), 422, "password", id="multipart-10000-char-pass"),
+    case(
+        form({"username": "a" * TEN_THOUSAND, "password": PASSWORD}, URLENCODED),
+        422,
+        "username",
+        id="urlencoded-10000-char-username",
+    ),
+    case(form({**ADA, "grant_type": "client_credentials"}, URLENCODED), 422, "grant_type", id="wrong-grant-type"),
+    case(raw("username=ada&password=x", "text/plain"), (415, 422), id="text-plain-body"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "status", "field"), LOGIN_CASES)
+def test_bad_login_request_is_refused_without_a_token(app, client, ada, kwargs, status, field):
+    before = snapshot(app)
+
+    body = assert_error(client.post("/auth/login", **kwargs), status, field)
+
+    assert "access_token" not in body
+    assert snapshot(app) == before

@@ -16,7 +16,21 @@ from openapi_spec_validator import validate
 from config import from_environ
 from eventory_backend import SEED_SECRET_KEY, create_app
 
-from .helpers import ADA, EVENTORY_LOGIN, NEW_PASSWORD, ROOT, bear, bearer, log_in
+from .helpers import (
+    ADA,
+    EVENTORY_LOGIN,
+    NEW_PASSWORD,
+    ROOT,
+    URLENCODED,
+    ada_logins,
+    assert_error,
+    bear,
+    bearer,
+    form,
+    log_in,
+    raw,
+    snapshot,
+)
 
 ALLOWED = "https://multisite.example"
 
@@ -93,6 +107,93 @@ def test_crash_is_a_500_without_trace_or_secret(make_app):
     assert response.status_code == 500
     assert response.json == {"detail": "Something went wrong on the server."}
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+
+MIB = 1024 * 1024
+
+
+def _multipart(fields: dict[str, str]) -> dict:
+    """Encoded here: the test client spools a large multipart body to a file it never closes."""
+    boundary = "----bad-inputs-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    ]
+    return raw(("".join(parts) + f"--{boundary}--\r\n").encode(), f"multipart/form-data; boundary={boundary}")
+
+
+def _too_large_json(**fields) -> str:
+    body = json.dumps({**fields, "label": ""})
+    return body[:-2] + "x" * (MIB + 1 - len(body)) + '"}'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "make_kwargs"),
+    [
+        ("POST", "/logins", lambda: raw(_too_large_json(**EVENTORY_LOGIN))),
+        ("PUT", "/logins/{id}", lambda: raw(_too_large_json(color="#abc"))),
+        ("POST", "/auth/register", lambda: raw(_too_large_json(username="carol", password=ADA["password"]))),
+        ("POST", "/auth/login", lambda: _multipart({"username": "ada", "password": "p" * (MIB + 1)})),
+        ("POST", "/auth/login", lambda: form({"username": "ada", "password": "p" * (MIB + 1)}, URLENCODED)),
+    ],
+    ids=["post-logins", "put-login", "register", "login-multipart", "login-urlencoded"],
+)
+def test_body_over_one_mebibyte_is_413(app, client, ada, ada_login, method, path, make_kwargs):
+    kwargs = make_kwargs()
+    listed = ada_logins(client, ada)
+    before = snapshot(app)
+
+    response = client.open(path.format(id=ada_login["id"]), method=method, headers=ada, **kwargs)
+
+    assert_error(response, 413)
+    assert snapshot(app) == before
+    assert ada_logins(client, ada) == listed
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/nope"),
+        ("POST", "/auth/nope"),
+        ("GET", "/auth/me/"),
+        ("GET", "/logins/{id}/nope"),
+        ("DELETE", "/logins/{id}/session/extra"),
+        ("GET", "/%00"),
+    ],
+)
+def test_unknown_route_is_404_json(app, client, ada, ada_login, method, path):
+    before = snapshot(app)
+
+    assert_error(client.open(path.format(id=ada_login["id"]), method=method, headers=ada), 404)
+
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PATCH", "/logins"),
+        ("PUT", "/logins"),
+        ("DELETE", "/logins"),
+        ("PATCH", "/logins/{id}"),
+        ("POST", "/logins/{id}"),
+        ("GET", "/auth/register"),
+        ("GET", "/auth/login"),
+        ("PUT", "/auth/me"),
+        ("TRACE", "/auth/me"),
+        ("TRACE", "/logins"),
+        ("POST", "/auth/me"),
+    ],
+)
+def test_wrong_method_is_405_json(app, client, ada, ada_login, method, path):
+    listed = ada_logins(client, ada)
+    before = snapshot(app)
+
+    response = client.open(path.format(id=ada_login["id"]), method=method, headers=ada, json={"color": "#000"})
+
+    assert_error(response, 405)
+    assert snapshot(app) == before
+    assert ada_logins(client, ada) == listed
 
 
 def test_cors_preflight_from_an_allowed_origin(client):

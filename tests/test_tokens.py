@@ -3,7 +3,10 @@ and reuse, and the verified tokens the app remembers."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+import uuid
 from datetime import timedelta
 
 import jwt
@@ -19,13 +22,16 @@ from .helpers import (
     BOB,
     EVENTORY_LOGIN,
     NEW_PASSWORD,
+    ada_logins,
     assert_401,
+    assert_error,
     bear,
     bearer,
     log_in,
     me_status,
     refresh,
     register_and_login,
+    snapshot,
 )
 
 
@@ -281,3 +287,115 @@ def test_a_timedelta_leeway_is_honoured_by_the_remembered_tokens(make_app):
     headers = register_and_login(client, ADA)
     assert client.get("/auth/me", headers=headers).status_code == 200
     assert client.get("/auth/me", headers=headers).status_code == 200  # from the cache
+
+
+# --- missing or bad tokens -----------------------------------------------------------------------
+
+
+OTHER_SECRET = "another-secret-that-is-long-enough-for-hs512-" + "x" * 32
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _claims(app, token: str, **changes) -> dict:
+    """A real token's claims with some changed; a key set to None is removed."""
+    claims = jwt.decode(token, app.config["JWT_SECRET_KEY"], algorithms=["HS256"])
+    claims["jti"] = str(uuid.uuid4())
+    claims.update(changes)
+    return {key: value for key, value in claims.items() if value is not None}
+
+
+def _sign(app, token, key=None, algorithm="HS256", **changes) -> str:
+    return jwt.encode(_claims(app, token, **changes), key or app.config["JWT_SECRET_KEY"], algorithm=algorithm)
+
+
+def _tampered(app, token):
+    head, payload, signature = token.split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    return f"Bearer {head}.{payload}.{flipped}"
+
+
+def _payload_tampered(app, token):
+    head, encoded, signature = token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    payload["sub"] = "2"
+    return f"Bearer {head}.{_b64url(json.dumps(payload).encode())}.{signature}"
+
+
+def _alg_none(app, token):
+    payload = token.split(".")[1]
+    head = _b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    return f"Bearer {head}.{payload}."
+
+
+def _expired(app, token):
+    now = int(time.time())
+    return "Bearer " + _sign(app, token, iat=now - 7200, nbf=now - 7200, exp=now - 3600)
+
+
+def _not_yet_valid(app, token):
+    now = int(time.time())
+    return "Bearer " + _sign(app, token, iat=now, nbf=now + 3600, exp=now + 7200)
+
+
+TOKENS = {
+    "no-header": None,
+    "empty-header": lambda app, token: "",
+    "bearer-with-nothing": lambda app, token: "Bearer",
+    "bearer-and-a-space": lambda app, token: "Bearer ",
+    "basic-scheme": lambda app, token: "Basic abc",
+    "basic-with-the-real-token": lambda app, token: f"Basic {token}",
+    "token-without-scheme": lambda app, token: token,
+    "garbage": lambda app, token: "Bearer garbage",
+    "three-garbage-parts": lambda app, token: "Bearer a.b.c",
+    "token-then-extra-words": lambda app, token: f"Bearer {token} extra",
+    "tampered-signature": _tampered,
+    "tampered-payload": _payload_tampered,
+    "alg-none": _alg_none,
+    "hs512-same-secret": lambda app, token: "Bearer " + _sign(app, token, algorithm="HS512"),
+    "hs256-other-secret": lambda app, token: "Bearer " + _sign(app, token, key=OTHER_SECRET),
+    "expired": _expired,
+    "not-yet-valid": _not_yet_valid,
+    "unknown-user": lambda app, token: "Bearer " + _sign(app, token, sub="999999"),
+    "non-numeric-sub": lambda app, token: "Bearer " + _sign(app, token, sub="ada"),
+    "integer-sub": lambda app, token: "Bearer " + _sign(app, token, sub=1),
+    "no-sub": lambda app, token: "Bearer " + _sign(app, token, sub=None),
+    "refresh-token": lambda app, token: "Bearer " + _sign(app, token, type="refresh"),
+}
+
+
+BAD_TOKEN_ROUTES = [
+    ("GET", "/auth/me"),
+    ("GET", "/logins"),
+    ("POST", "/logins"),
+    ("GET", "/logins/{id}"),
+    ("PUT", "/logins/{id}"),
+    ("DELETE", "/logins/{id}"),
+]
+
+
+@pytest.mark.parametrize("make_header", TOKENS.values(), ids=TOKENS.keys())
+def test_missing_or_bad_token_is_401_and_changes_nothing(app, client, ada, ada_login, make_header):
+    token = ada["Authorization"].removeprefix("Bearer ")
+    headers = {} if make_header is None else {"Authorization": make_header(app, token)}
+    listed = ada_logins(client, ada)
+    before = snapshot(app)
+
+    body = {"label": "Intruder", "username": "x@example.com", "password": "intruder-pass", "color": "#000"}
+    responses = {
+        f"{method} {path}": client.open(
+            path.format(id=ada_login["id"]),
+            method=method,
+            headers=headers,
+            json=body if method in ("POST", "PUT") else None,
+        )
+        for method, path in BAD_TOKEN_ROUTES
+    }
+
+    assert {route: r.status_code for route, r in responses.items()} == {route: 401 for route in responses}
+    for response in responses.values():
+        assert_error(response, 401)
+    assert snapshot(app) == before
+    assert ada_logins(client, ada) == listed
