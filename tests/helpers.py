@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from eventory_backend.extensions import db
 
@@ -81,6 +81,38 @@ def read_login(client, headers, login_id) -> dict:
     response = client.get(f"/logins/{login_id}", headers=headers)
     assert response.status_code == 200, response.json
     return response.json
+
+
+# Ada's three saved logins and Bob's one: label -> Eventory password.
+FOUR_LOGINS = {
+    "Org One": "eventory-pass-1",
+    "Org Two": "second-secret-pw",
+    "Org Three": "third-secret-pw",
+    "Bob Org": "bobs-secret-pw",
+}
+
+
+def save_four_logins(app) -> dict[str, int]:
+    """Ada's three logins and Bob's one, saved through the API; their ids by label."""
+    client = app.test_client()
+    ada, bob = register_and_login(client, ADA), register_and_login(client, BOB)
+    ids = {}
+    for label, password in FOUR_LOGINS.items():
+        owner = bob if label == "Bob Org" else ada
+        response = client.post("/logins", json={**EVENTORY_LOGIN, "label": label, "password": password}, headers=owner)
+        assert response.status_code == 201, response.json
+        ids[label] = response.json["id"]
+    return ids
+
+
+def tamper(app, login_id: int, ciphertext: str = "gAAAAAtampered") -> None:
+    """Overwrite a saved login's stored ciphertext in the database."""
+    with app.app_context():
+        db.session.execute(
+            text("UPDATE eventory_logins SET password_encrypted = :value WHERE id = :id"),
+            {"value": ciphertext, "id": login_id},
+        )
+        db.session.commit()
 
 
 # --- on a live server ----------------------------------------------------------------------------

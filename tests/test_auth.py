@@ -17,7 +17,6 @@ from eventory_backend.extensions import db
 
 from .helpers import (
     ADA,
-    EVENTORY_LOGIN,
     NOT_AN_OBJECT,
     TEN_THOUSAND,
     UNREADABLE_JSON,
@@ -29,7 +28,6 @@ from .helpers import (
     log_in,
     me_status,
     raw,
-    register_and_login,
     snapshot,
 )
 
@@ -125,18 +123,6 @@ def test_password_is_hashed_with_bcrypt_never_stored_in_clear(app, client, datab
             (stored,) = connection.execute("SELECT password_hash FROM users").fetchone()
         assert stored.startswith("$2b$04$")
         assert ADA["password"] not in stored
-
-
-def test_timestamps_are_utc_whatever_the_database_servers_time_zone(make_app, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("only a database server has a time zone of its own (the PostgreSQL run covers this)")
-    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": "-c TimeZone=Europe/Stockholm"}})
-    client = app.test_client()
-    headers = register_and_login(client, ADA)
-    assert client.get("/auth/me", headers=headers).json["created_at"].endswith("+00:00")
-    saved = client.post("/logins", json=EVENTORY_LOGIN, headers=headers).json
-    listed = client.get("/logins", headers=headers).json[0]
-    assert saved["created_at"].endswith("+00:00") and listed["updated_at"].endswith("+00:00")
 
 
 def test_racing_registrations_of_one_name_give_one_account(live):

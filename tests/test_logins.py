@@ -1,4 +1,5 @@
-"""Saved Eventory logins: CRUD, ownership, encryption at rest."""
+"""Saved Eventory logins: CRUD, ownership, encryption at rest, what GET /logins shows (passwords
+only when configured; every row even when one cannot be decrypted), and the bad bodies and ids refused."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
+from eventory_backend.auth.models import User
+from eventory_backend.extensions import db
+from eventory_backend.logins import services
+from eventory_backend.logins.crypto import CredentialError
+
 from .helpers import (
     ADA,
     BOB,
     EVENTORY_LOGIN,
+    FOUR_LOGINS,
     HUGE_NUMBER,
     NOT_AN_OBJECT,
     TEN_THOUSAND,
@@ -30,8 +37,10 @@ from .helpers import (
     raw,
     read_login,
     register_and_login,
+    save_four_logins,
     save_login,
     snapshot,
+    tamper,
 )
 
 
@@ -129,9 +138,6 @@ def test_password_decrypts_with_the_configured_keys(make_app):
     headers = register_and_login(client, ADA)
     add(client, headers, password="rotate-me-please")
 
-    from eventory_backend.logins import services
-    from eventory_backend.logins.crypto import CredentialError
-
     rotated = make_app(CREDENTIALS_KEYS=[new, old])
     with rotated.app_context():
         assert services.stored_password(services.get_login(1, 1)) == "rotate-me-please"
@@ -153,17 +159,12 @@ def test_generated_credentials_key_is_kept_in_the_instance_folder(make_app, tmp_
     headers = register_and_login(client, ADA)
     add(client, headers)
     again = make_app()  # a restart reads the same key
-    from eventory_backend.logins import services
-
     with again.app_context():
         assert services.stored_password(services.get_login(1, 1)) == EVENTORY_LOGIN["password"]
 
 
 def test_deleting_a_user_deletes_their_logins(app, client, ada, database_url):
     add(client, ada)
-    from eventory_backend.auth.models import User
-    from eventory_backend.extensions import db
-
     with app.app_context():
         db.session.delete(db.session.get(User, 1))
         db.session.commit()
@@ -181,6 +182,29 @@ def test_passwords_are_exposed_only_when_configured(make_app, serve, eventory):
     bob = account(exposing, BOB)
     assert exposing.get("/logins", headers=bob).json() == []
     assert "password" not in exposing.get("/logins/1", headers=headers).json()
+
+
+@pytest.mark.parametrize("expose", [False, True], ids=["passwords-hidden", "passwords-exposed"])
+def test_logins_are_all_listed_when_one_cannot_be_decrypted(make_app, expose):
+    app = make_app(LOGINS_EXPOSE_PASSWORDS=expose)
+    ids = save_four_logins(app)
+    tamper(app, ids["Org Two"])
+    client = app.test_client()
+    ada = {"Authorization": "Bearer " + client.post("/auth/login", data=ADA).json["access_token"]}
+
+    response = client.get("/logins", headers=ada)
+
+    assert response.status_code == 200, response.json
+    assert [entry["label"] for entry in response.json] == ["Org One", "Org Two", "Org Three"]
+    if expose:
+        assert {entry["label"]: entry["password"] for entry in response.json} == {
+            "Org One": FOUR_LOGINS["Org One"],
+            "Org Two": None,
+            "Org Three": FOUR_LOGINS["Org Three"],
+        }
+    else:
+        assert all("password" not in entry for entry in response.json)
+    assert client.get(f"/logins/{ids['Org Two']}", headers=ada).status_code == 200
 
 
 # --- bad bodies on create and edit ---------------------------------------------------------------
