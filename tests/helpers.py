@@ -16,7 +16,9 @@ import pytest
 import requests
 from sqlalchemy import select, text
 
+from eventory_backend.auth.models import User
 from eventory_backend.extensions import db
+from eventory_backend.logins.models import EventoryLogin
 
 from . import services
 
@@ -217,7 +219,37 @@ def snapshot(app) -> dict[str, list[tuple]]:
             }
 
 
-# --- the database --------------------------------------------------------------------------------
+# --- the app and its database -------------------------------------------------------------------
+
+
+def app_with_a_crashing_route(make_app):
+    """An app with GET /boom, which raises; the crash is answered (a 500), not propagated."""
+    app = make_app()
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("boom")
+
+    return app
+
+
+def usernames(app) -> list[str]:
+    """Every account's username, oldest first."""
+    with app.app_context():
+        return list(db.session.execute(db.select(User.username).order_by(User.id)).scalars())
+
+
+def login_owners(app) -> list[str | None]:
+    """The owner's username of every saved Eventory login, in saved order (None: no such user)."""
+    query = (
+        db.select(User.username)
+        .select_from(EventoryLogin)
+        .outerjoin(User, User.id == EventoryLogin.owner_id)
+        .order_by(EventoryLogin.id)
+    )
+    with app.app_context():
+        return list(db.session.execute(query).scalars())
 
 
 def app_whose_database_is_gone(make_app, tmp_path):
@@ -231,7 +263,12 @@ def app_whose_database_is_gone(make_app, tmp_path):
     return app
 
 
-# --- processes -----------------------------------------------------------------------------------
+# --- processes and ports -------------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    return services.free_port()
 
 
 def start_instance(tmp_path: Path, name: str, environment: dict) -> tuple[subprocess.Popen, str]:

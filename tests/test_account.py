@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from eventory_backend.auth.models import User
-from eventory_backend.extensions import db
-from eventory_backend.logins.models import EventoryLogin
-
 from .helpers import (
     ADA,
     BOB,
@@ -19,10 +15,12 @@ from .helpers import (
     bear,
     bearer,
     log_in,
+    login_owners,
     me_status,
     raw,
     refresh,
     register_and_login,
+    usernames,
 )
 
 
@@ -136,11 +134,8 @@ def test_account_deletion_removes_the_user_their_logins_and_their_tokens(app, cl
         assert_401(client.get("/logins", headers=bear(session)))
         assert_401(refresh(client, session["refresh_token"]))
     assert client.post("/auth/login", data=ADA).status_code == 401
-    with app.app_context():
-        assert db.session.execute(db.select(User.username)).scalars().all() == ["bob"]
-        owners = db.session.execute(db.select(EventoryLogin.owner_id)).scalars().all()
-        bob_id = db.session.execute(db.select(User.id)).scalar_one()
-        assert owners == [bob_id]
+    assert usernames(app) == ["bob"]
+    assert login_owners(app) == ["bob"]
     assert len(client.get("/logins", headers=bob).json) == 1
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from eventory_backend.auth.models import User
 from eventory_backend.extensions import db
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.models import EventoryLogin
@@ -20,9 +19,11 @@ from .helpers import (
     EVENTORY_LOGIN,
     FOUR_LOGINS,
     NEW_PASSWORD,
+    login_owners,
     register_and_login,
     save_four_logins,
     tamper,
+    usernames,
 )
 
 
@@ -32,11 +33,6 @@ def run(app, *args, input=None):
 
 def everything_said(result) -> str:
     return result.output + (result.stderr if result.stderr_bytes is not None else "")
-
-
-def usernames(app) -> list[str]:
-    with app.app_context():
-        return list(db.session.execute(db.select(User.username).order_by(User.id)).scalars())
 
 
 def log_in_status(client, username, password) -> int:
@@ -170,9 +166,7 @@ def test_users_delete_removes_the_user_their_logins_and_tokens(app, client):
 
     assert result.exit_code == 0, everything_said(result)
     assert usernames(app) == ["bob"]
-    with app.app_context():
-        owners = set(db.session.execute(db.select(EventoryLogin.owner_id)).scalars())
-        assert owners == {db.session.execute(db.select(User.id)).scalar_one()}
+    assert set(login_owners(app)) == {"bob"}
     assert client.get("/auth/me", headers=headers).status_code == 401
     assert log_in_status(client, "ada", ADA["password"]) == 401
     assert len(client.get("/logins", headers=bob).json) == 1

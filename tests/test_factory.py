@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from openapi_spec_validator import validate
 from config import from_environ
 from eventory_backend import SEED_SECRET_KEY, create_app
 
+from . import services
 from .helpers import (
     ADA,
     EVENTORY_LOGIN,
@@ -23,6 +23,7 @@ from .helpers import (
     ROOT,
     URLENCODED,
     ada_logins,
+    app_with_a_crashing_route,
     assert_error,
     bear,
     bearer,
@@ -274,18 +275,12 @@ def test_docs_are_served_without_a_cdn(client):
     script.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     "command",
     [[sys.executable, "wsgi.py"], [sys.executable, "-m", "waitress", "--listen=127.0.0.1:{port}", "wsgi:app"]],
 )
 def test_waitress_serves_the_app_and_creates_the_database(tmp_path, command):
-    port = _free_port()
+    port = services.free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("BACKEND_")},
         "PYTHON_DOTENV_DISABLED": "1",
@@ -355,14 +350,7 @@ def test_auth_and_logins_answers_are_never_cached(client, ada_tokens):
 
 
 def test_every_answer_forbids_content_sniffing(make_app, eventory):
-    app = make_app()
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-
-    @app.get("/boom")
-    def boom():
-        raise RuntimeError("crash")
-
-    client = app.test_client()
+    client = app_with_a_crashing_route(make_app).test_client()
     client.post("/auth/register", json=ADA)
     session = log_in(client)
     login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(session)).json["id"]

@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import re
-import socket
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,9 +14,17 @@ from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
 from eventory_backend import observability
-from eventory_backend.observability import UNLIMITED_ENDPOINTS, JsonFormatter
 
-from .helpers import ADA, EVENTORY_LOGIN, account, app_whose_database_is_gone, save_login, start_instance
+from .helpers import (
+    ADA,
+    EVENTORY_LOGIN,
+    account,
+    app_whose_database_is_gone,
+    app_with_a_crashing_route,
+    closed_port,
+    save_login,
+    start_instance,
+)
 
 ACCESS_FIELDS = {
     "time",
@@ -60,19 +67,13 @@ def logs():
     observability.configure_logging()  # the app's own handlers first, as create_app leaves them
     captured = CapturedLogs()
     handler = logging.StreamHandler(captured.stream)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(observability.JsonFormatter())
     loggers = [logging.getLogger("eventory_backend.access"), logging.getLogger("eventory_backend")]
     for logger in loggers:
         logger.addHandler(handler)
     yield captured
     for logger in loggers:
         logger.removeHandler(handler)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def samples(metrics_text: str) -> dict[tuple, float]:
@@ -133,7 +134,7 @@ def test_health_checks_are_documented_and_need_no_token(client):
 def test_unlimited_endpoints_are_the_health_and_metrics_routes(make_app):
     app = make_app(METRICS=True)
     by_path = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
-    assert {by_path["/healthz"], by_path["/readyz"], by_path["/metrics"]} == set(UNLIMITED_ENDPOINTS)
+    assert {by_path["/healthz"], by_path["/readyz"], by_path["/metrics"]} == set(observability.UNLIMITED_ENDPOINTS)
 
 
 # ---- request ids ----------------------------------------------------------------------------
@@ -182,17 +183,6 @@ def test_oversized_request_id_is_replaced_under_waitress(live, logs):
     assert "y" * 65 not in logs.text
 
 
-def _crash_app(make_app):
-    app = make_app()
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-
-    @app.get("/boom")
-    def boom():
-        raise RuntimeError("boom")
-
-    return app
-
-
 @pytest.mark.parametrize(
     "method, path, kwargs, status",
     [
@@ -215,7 +205,7 @@ def _crash_app(make_app):
     ],
 )
 def test_every_response_carries_the_request_id_and_is_logged(make_app, logs, method, path, kwargs, status):
-    client = _crash_app(make_app).test_client()
+    client = app_with_a_crashing_route(make_app).test_client()
     headers = {**kwargs.pop("headers", {}), "X-Request-ID": "trace-42"}
     response = client.open(path, method=method, headers=headers, **kwargs)
     assert response.status_code == status
@@ -311,7 +301,7 @@ def test_logs_are_json_lines_on_stderr_with_one_handler_per_process(make_app, ca
     for _ in range(3):
         app = make_app(EVENTORY_URL=f"http://127.0.0.1:{closed_port()}")
     # pytest adds its own capture handlers; the app's are the JSON ones.
-    assert [type(h.formatter) for h in access.handlers + package.handlers].count(JsonFormatter) == 2
+    assert [type(h.formatter) for h in access.handlers + package.handlers].count(observability.JsonFormatter) == 2
     assert access.propagate is False  # a root handler (waitress's basicConfig) must not print it again
     capsys.readouterr()
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import socket
 import threading
 import time
 from datetime import timedelta
@@ -17,7 +16,7 @@ import requests
 from flask_jwt_extended import create_access_token
 
 from .fake_eventory import GZIP_BODY, download_sha256
-from .helpers import account, save_login
+from .helpers import account, closed_port, save_login
 
 
 def raw_request(live, target: str, headers: dict) -> tuple[int, bytes]:
@@ -243,10 +242,7 @@ def test_a_path_whose_route_prefix_was_percent_encoded_is_forwarded_whole(live, 
 
 
 def test_eventory_down_is_502(make_app, serve):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    live = serve(make_app(EVENTORY_URL=f"http://127.0.0.1:{closed_port}"))
+    live = serve(make_app(EVENTORY_URL=f"http://127.0.0.1:{closed_port()}"))
     response = live.get("/eventory/jobs/list", headers=account(live))
     assert response.status_code == 502
     assert "reached" in response.json()["detail"]
