@@ -10,7 +10,7 @@ import threading
 import pytest
 import requests
 
-from .helpers import ADA, BOB, EVENTORY_LOGIN, account, bear, save_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, account, save_login
 
 # --- X-Eventory-Login ----------------------------------------------------------------------------
 
@@ -207,19 +207,3 @@ def test_session_with_rejected_credentials_is_502(live, ada, eventory):
     response = live.post(f"/logins/{login_id}/session", headers=ada)
     assert response.status_code == 502
     assert "rejected" in response.json()["detail"]
-
-
-@pytest.mark.parametrize(
-    "login_id",
-    ["\u0661", "\uff11", "9223372036854775808", "99999999999999999999", "-1"],
-    ids=["arabic-indic-one", "fullwidth-one", "two-to-the-63", "twenty-nines", "minus-one"],
-)
-def test_session_route_with_a_login_id_that_is_not_a_plain_int64_is_404(client, ada_tokens, eventory, login_id):
-    client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens))
-    eventory.reset()
-
-    response = client.post(f"/logins/{login_id}/session", headers=bear(ada_tokens))
-
-    assert response.status_code == 404
-    assert response.json["detail"]
-    assert eventory.requests == []

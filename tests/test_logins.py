@@ -403,16 +403,20 @@ BAD_IDS = {
 
 
 @pytest.mark.parametrize("make_id", BAD_IDS.values(), ids=BAD_IDS.keys())
-def test_login_id_that_is_not_a_plain_int64_is_404(app, client, ada, ada_login, make_id):
+def test_login_id_that_is_not_a_plain_int64_is_404(app, client, ada, ada_login, eventory, make_id):
+    """On /logins/<id> and on /logins/<id>/session, which would otherwise sign in to Eventory."""
     login_id = ada_login["id"]
     unchanged = read_login(client, ada, login_id)
     before = snapshot(app)
+    eventory.reset()
 
     path = f"/logins/{make_id(login_id)}"
     responses = {method: _send(client, method, path, ada) for method in ("GET", "PUT", "DELETE")}
+    responses["POST session"] = client.post(f"{path}/session", headers=ada)
 
-    assert {method: r.status_code for method, r in responses.items()} == {"GET": 404, "PUT": 404, "DELETE": 404}
+    assert {method: r.status_code for method, r in responses.items()} == dict.fromkeys(responses, 404)
     for response in responses.values():
         assert_error(response, 404)
+    assert eventory.requests == []
     assert snapshot(app) == before
     assert read_login(client, ada, login_id) == unchanged
