@@ -52,13 +52,6 @@ def test_token_of_a_deleted_user_is_401(app, client, ada):
     assert response.status_code == 401
 
 
-def test_tokens_survive_a_restart(make_app):
-    first = make_app()
-    headers = register_and_login(first.test_client(), ADA)
-    second = make_app()
-    assert second.test_client().get("/auth/me", headers=headers).status_code == 200
-
-
 # --- logout and logout-all -----------------------------------------------------------------------
 
 
