@@ -1,5 +1,5 @@
 """Accounts: register, log in (the frontend's multipart form, OAuth2 form, JSON), closed
-registration and the password policy."""
+registration, the password policy, and the bad registration and login requests refused."""
 
 from __future__ import annotations
 

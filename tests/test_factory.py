@@ -1,4 +1,6 @@
-"""The application as a whole: configuration, secret key, error shape, CORS, OpenAPI, serving."""
+"""The application as a whole: configuration, secret key, error shape (bodies too large, unknown
+routes, wrong methods, crashes), CORS, OpenAPI, serving, and answers that do not linger (no-store,
+nosniff, no TRACE)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Access and refresh tokens: what an access token carries, logout and logout-all, refresh rotation
-and reuse, and the verified tokens the app remembers."""
+and reuse, the verified tokens the app remembers, and every missing or bad token (a refresh token
+among them) refused on every protected route."""
 
 from __future__ import annotations
 
