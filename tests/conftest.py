@@ -48,8 +48,10 @@ def database_url(tmp_path) -> str:
 
 @pytest.fixture(scope="session")
 def fake_eventory() -> Iterator[FakeEventory]:
-    with FakeEventory() as fake:
-        yield fake
+    """The fake Eventory server, one for the whole run (make_app points EVENTORY_URL at it); tests
+    ask `eventory`, which also clears its counters and delays."""
+    with FakeEventory() as server:
+        yield server
 
 
 @pytest.fixture
