@@ -4,13 +4,9 @@ the fake Eventory, and the app under a real waitress server."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
@@ -20,14 +16,8 @@ from eventory_backend import create_app
 from eventory_backend.extensions import db
 from eventory_backend.web.server import waitress_options
 
-from . import services
 from .fake_eventory import FakeEventory
-
-ROOT = Path(__file__).resolve().parent.parent
-
-ADA = {"username": "ada", "password": "analytical engine notes"}
-BOB = {"username": "bob", "password": "difference engine sketches"}
-EVENTORY_LOGIN = {"label": "Org One", "username": "anna@example.com", "password": "eventory-pass-1", "color": "#ff0000"}
+from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login
 
 
 @pytest.fixture(autouse=True)
@@ -58,22 +48,19 @@ def database_url(tmp_path) -> str:
 
 @pytest.fixture(scope="session")
 def fake_eventory() -> Iterator[FakeEventory]:
-    with FakeEventory() as fake:
-        yield fake
+    """The fake Eventory server, one for the whole run (make_app points EVENTORY_URL at it); tests
+    ask `eventory`, which also clears its counters and delays."""
+    with FakeEventory() as server:
+        yield server
 
 
 @pytest.fixture
 def eventory(fake_eventory) -> Iterator[FakeEventory]:
-    """The shared fake, with empty counters and no added delays."""
+    """The shared fake Eventory, with empty counters and no added delays: what the tests ask about."""
     fake_eventory.reset()
     fake_eventory.delay = fake_eventory.login_delay = 0.0
     yield fake_eventory
     fake_eventory.delay = fake_eventory.login_delay = 0.0
-
-
-@pytest.fixture
-def fake(eventory) -> FakeEventory:
-    return eventory
 
 
 @pytest.fixture
@@ -114,21 +101,31 @@ def client(app):
     return app.test_client()
 
 
-def register_and_login(client, account) -> dict:
-    response = client.post("/auth/register", json=account)
-    assert response.status_code == 201, response.json
-    token = client.post("/auth/login", data=account).json["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+@pytest.fixture
+def ada_tokens(client) -> dict:
+    """Ada registered and logged in once: her token pair (access_token, refresh_token, ...)."""
+    assert client.post("/auth/register", json=ADA).status_code == 201
+    return log_in(client, ADA)
 
 
 @pytest.fixture
-def auth_headers(client) -> dict:
-    return register_and_login(client, ADA)
+def ada(ada_tokens) -> dict:
+    """Ada's bearer headers (the access token of `ada_tokens`); they work on `live` too, which serves `app`."""
+    return bearer(ada_tokens["access_token"])
 
 
 @pytest.fixture
-def other_headers(client) -> dict:
+def bob(client) -> dict:
+    """Bob registered and logged in: his bearer headers."""
     return register_and_login(client, BOB)
+
+
+@pytest.fixture
+def ada_login(client, ada) -> dict:
+    """Ada's one saved Eventory login, as the API returns it."""
+    response = client.post("/logins", json=EVENTORY_LOGIN, headers=ada)
+    assert response.status_code == 201, response.json
+    return response.json
 
 
 @dataclass
@@ -195,32 +192,3 @@ def serve():
 @pytest.fixture
 def live(app, serve) -> LiveServer:
     return serve(app)
-
-
-def start_instance(tmp_path: Path, name: str, environment: dict) -> tuple[subprocess.Popen, str]:
-    """`python wsgi.py` as production runs it, with only the given BACKEND_* settings; its
-    stderr goes to `<tmp_path>/<name>.log`. Returns the process and its URL once it answers."""
-    port = services.free_port()
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("BACKEND_")},
-        **environment,
-        "PYTHON_DOTENV_DISABLED": "1",
-        "BACKEND_INSTANCE_PATH": str(tmp_path / name),
-        "BACKEND_PORT": str(port),
-    }
-    log_path = tmp_path / f"{name}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(url + "/openapi.json", timeout=2)
-            return process, url
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(log_path.read_text()) from None
-            time.sleep(0.2)

@@ -1,16 +1,33 @@
-"""Accounts: register, log in (the frontend's multipart form, OAuth2 form, JSON), who am I."""
+"""Accounts: register, log in (the frontend's multipart form, OAuth2 form, JSON), closed
+registration, the password policy, and the bad registration and login requests refused."""
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
 import threading
 import time
 from contextlib import closing
 
-import jwt
 import pytest
 
-from .conftest import ADA, EVENTORY_LOGIN, register_and_login
+from .helpers import (
+    ADA,
+    NOT_AN_OBJECT,
+    TEN_THOUSAND,
+    UNREADABLE_JSON,
+    URLENCODED,
+    as_json,
+    assert_error,
+    case,
+    form,
+    log_in,
+    me_status,
+    raw,
+    snapshot,
+    usernames,
+)
 
 ORIGIN = {"Origin": "https://multisite.example"}
 
@@ -106,52 +123,6 @@ def test_password_is_hashed_with_bcrypt_never_stored_in_clear(app, client, datab
         assert ADA["password"] not in stored
 
 
-def test_an_access_token_carries_only_what_its_checks_need(client):
-    """Readable by anyone who holds it, so no username or other personal data; and, being a bearer
-    header rather than a cookie, no CSRF value (which would only lengthen every request)."""
-    token = register_and_login(client, ADA)["Authorization"].removeprefix("Bearer ")
-    claims = jwt.decode(token, options={"verify_signature": False})
-    assert set(claims) == {"sub", "type", "fresh", "jti", "iat", "nbf", "exp", "gen", "fam"}
-    assert claims["type"] == "access" and claims["sub"].isdigit()
-
-
-def test_timestamps_are_utc_whatever_the_database_servers_time_zone(make_app, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("only a database server has a time zone of its own (the PostgreSQL run covers this)")
-    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": "-c TimeZone=Europe/Stockholm"}})
-    client = app.test_client()
-    headers = register_and_login(client, ADA)
-    assert client.get("/auth/me", headers=headers).json["created_at"].endswith("+00:00")
-    saved = client.post("/logins", json=EVENTORY_LOGIN, headers=headers).json
-    listed = client.get("/logins", headers=headers).json[0]
-    assert saved["created_at"].endswith("+00:00") and listed["updated_at"].endswith("+00:00")
-
-
-def test_me_needs_a_token(client):
-    response = client.get("/auth/me")
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert "detail" in response.json
-
-
-def test_token_of_a_deleted_user_is_401(app, client, auth_headers):
-    from eventory_backend.auth.models import User
-    from eventory_backend.extensions import db
-
-    with app.app_context():
-        db.session.execute(db.delete(User))
-        db.session.commit()
-    response = client.get("/auth/me", headers=auth_headers)
-    assert response.status_code == 401
-
-
-def test_tokens_survive_a_restart(make_app):
-    first = make_app()
-    headers = register_and_login(first.test_client(), ADA)
-    second = make_app()
-    assert second.test_client().get("/auth/me", headers=headers).status_code == 200
-
-
 def test_racing_registrations_of_one_name_give_one_account(live):
     results = []
     barrier = threading.Barrier(8)
@@ -169,77 +140,212 @@ def test_racing_registrations_of_one_name_give_one_account(live):
     assert sorted(results) == [201] + [409] * 7
 
 
-# A verified token is remembered (verified_tokens.py); these hold what the cache must not change.
+# --- closed registration -------------------------------------------------------------------------
 
 
-def _bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+def test_closed_registration_is_403_and_creates_no_account(make_app):
+    app = make_app(REGISTRATION_OPEN=False)
+    client = app.test_client()
+
+    response = client.post("/auth/register", json=ADA)
+
+    assert response.status_code == 403
+    assert "closed" in response.json["detail"].lower()
+    assert client.post("/auth/login", data=ADA).status_code == 401
+    assert usernames(app) == []
 
 
-def test_a_remembered_token_still_ends_at_logout(client, auth_headers):
-    assert client.get("/auth/me", headers=auth_headers).status_code == 200
-    assert client.get("/auth/me", headers=auth_headers).status_code == 200
-    assert client.post("/auth/logout", headers=auth_headers).status_code == 204
-    assert client.get("/auth/me", headers=auth_headers).status_code == 401
+def test_closed_registration_still_lets_existing_accounts_log_in(make_app):
+    make_app().test_client().post("/auth/register", json=ADA)
+
+    closed = make_app(REGISTRATION_OPEN=False).test_client()
+
+    assert me_status(closed, log_in(closed)["access_token"]) == 200
 
 
-def test_a_remembered_token_is_refused_once_it_expires(app, client, auth_headers):
-    from datetime import timedelta
-
-    from flask_jwt_extended import create_access_token, decode_token
-
-    with app.app_context():
-        claims = decode_token(auth_headers["Authorization"].split()[1])
-        short = create_access_token(
-            identity=claims["sub"],
-            additional_claims={"gen": claims["gen"], "fam": claims["fam"]},
-            expires_delta=timedelta(seconds=1),
-        )
-    assert client.get("/auth/me", headers=_bearer(short)).status_code == 200  # verified, now remembered
-    time.sleep(2.1)  # exp is in whole seconds
-    response = client.get("/auth/me", headers=_bearer(short))
-    assert response.status_code == 401
-    assert "expired" in response.json["detail"]
+# --- password policy -----------------------------------------------------------------------------
 
 
-def test_a_token_differing_only_in_its_signature_is_checked_afresh_and_refused(client, auth_headers):
-    token = auth_headers["Authorization"].split()[1]
-    assert client.get("/auth/me", headers=auth_headers).status_code == 200
-    head, payload, signature = token.split(".")
-    forged = f"{head}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
-    assert client.get("/auth/me", headers=_bearer(forged)).status_code == 401
+@pytest.mark.parametrize(
+    "password",
+    ["password", "iloveyou", "12345678", "PassWord123", "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44"],
+    ids=["password", "iloveyou", "12345678", "any-case", "fullwidth-password"],
+)
+def test_common_password_is_refused_even_when_long_enough(make_app, password):
+    client = make_app(PASSWORD_MIN_LENGTH=8).test_client()
+
+    response = client.post("/auth/register", json={"username": "carol", "password": password})
+
+    assert response.status_code == 422
+    assert "common" in " ".join(response.json["errors"]["password"])
 
 
-def test_a_token_remembered_by_one_app_is_not_trusted_by_an_app_with_another_key(make_app):
-    first = make_app(SECRET_KEY="first-secret-key-of-at-least-32-bytes")
-    headers = register_and_login(first.test_client(), ADA)
-    assert first.test_client().get("/auth/me", headers=headers).status_code == 200
-    other = make_app(SECRET_KEY="another-secret-key-of-at-least-32-bytes")
-    assert other.test_client().get("/auth/me", headers=headers).status_code == 401
+def test_common_password_of_the_default_length_is_refused(client):
+    response = client.post("/auth/register", json={"username": "carol", "password": "qazwsxedcrfvtgb"})
+
+    assert response.status_code == 422
+    assert "common" in " ".join(response.json["errors"]["password"])
 
 
-def test_the_verified_token_cache_is_bounded_and_hands_out_copies():
-    from eventory_backend.web.jwt_decode_cache import VerifiedTokens
+@pytest.mark.parametrize("password", ["tulip-ox", "alllowercase", "ÅÄÖ åäö ok"])
+def test_uncommon_password_needs_no_composition_rules(make_app, password):
+    client = make_app(PASSWORD_MIN_LENGTH=8).test_client()
 
-    cache = VerifiedTokens(max_entries=2)
-    later = time.time() + 60
-    for name in ("a", "b", "c"):
-        cache.put(name, {"sub": name, "exp": later})
-    # Full at the third: it starts over with that one.
-    assert [name for name in ("a", "b", "c") if cache.get(name) is not None] == ["c"]
-    assert cache.get("c") == {"sub": "c", "exp": later}
-    cache.get("c")["sub"] = "changed"
-    assert cache.get("c")["sub"] == "c"
-    cache.put("gone", {"sub": "x", "exp": time.time() - 1})
-    assert cache.get("gone") is None
-    cache.put("no-expiry", {"sub": "x"})
-    assert cache.get("no-expiry") is None
+    assert client.post("/auth/register", json={"username": "carol", "password": password}).status_code == 201
+    assert client.post("/auth/login", json={"username": "carol", "password": password}).status_code == 200
 
 
-def test_a_timedelta_leeway_is_honoured_by_the_remembered_tokens(make_app):
-    from datetime import timedelta
+@pytest.mark.parametrize(
+    ("registered", "typed"),
+    [
+        (
+            "\uff4d\uff59\u3000\uff46\uff55\uff4c\uff4c\uff57\uff49\uff44\uff54\uff48\u3000\uff50\uff41\uff53\uff53",
+            "my fullwidth pass",
+        ),
+        (
+            "my fullwidth pass",
+            "\uff4d\uff59\u3000\uff46\uff55\uff4c\uff4c\uff57\uff49\uff44\uff54\uff48\u3000\uff50\uff41\uff53\uff53",
+        ),
+        ("cafe\u0301 au lait in paris", "caf\u00e9 au lait in paris"),
+        ("the \ufb01sh of the o\ufb03ce", "the fish of the office"),
+        ("chapter \u2167 verse \u2460\u2461", "chapter VIII verse 12"),
+    ],
+    ids=["fullwidth-then-ascii", "ascii-then-fullwidth", "decomposed-then-composed", "ligatures", "numerals"],
+)
+def test_password_is_compared_in_its_nfkc_form(client, registered, typed):
+    assert client.post("/auth/register", json={"username": "carol", "password": registered}).status_code == 201
 
-    client = make_app(JWT_DECODE_LEEWAY=timedelta(seconds=5)).test_client()
-    headers = register_and_login(client, ADA)
-    assert client.get("/auth/me", headers=headers).status_code == 200
-    assert client.get("/auth/me", headers=headers).status_code == 200  # from the cache
+    assert client.post("/auth/login", json={"username": "carol", "password": typed}).status_code == 200
+    assert client.post("/auth/login", json={"username": "carol", "password": registered}).status_code == 200
+    assert client.post("/auth/login", json={"username": "carol", "password": typed + "!"}).status_code == 401
+
+
+def test_password_equal_to_the_username_in_another_unicode_form_is_refused(client):
+    response = client.post(
+        "/auth/register",
+        # The fullwidth form of the username: NFKC makes it "ada lovelace 1815".
+        json={"username": "ada lovelace 1815", "password": "ａｄａ ｌｏｖｅｌａｃｅ １８１５"},
+    )
+
+    assert response.status_code == 422
+    assert "password" in response.json["errors"]
+
+
+# --- bad requests: each is refused and changes nothing -------------------------------------------
+
+
+PASSWORD = ADA["password"]
+
+
+def register(username="ada", password=PASSWORD, **extra):
+    return as_json({"username": username, "password": password, **extra})
+
+
+REGISTER_CASES = [
+    *UNREADABLE_JSON,
+    *NOT_AN_OBJECT,
+    case(as_json({}), 422, "username", id="empty-object"),
+    case(as_json({"username": "ada"}), 422, "password", id="missing-password"),
+    case(as_json({"password": PASSWORD}), 422, "username", id="missing-username"),
+    case(register(username=42), 422, "username", id="number-username"),
+    case(register(username=True), 422, "username", id="bool-username"),
+    case(register(username=["ada"]), 422, "username", id="list-username"),
+    case(register(username={"first": "ada"}), 422, "username", id="object-username"),
+    case(register(password=[PASSWORD]), 422, "password", id="list-password"),
+    case(register(password=123456789012345678), 422, "password", id="number-password"),
+    case(register(username=None), 422, "username", id="null-username"),
+    case(register(password=None), 422, "password", id="null-password"),
+    case(register(username="ad\x00a"), 422, "username", id="nul-in-username"),
+    case(register(username="\x00ada"), 422, "username", id="leading-nul-in-username"),
+    case(register(username="ad\x1b[31ma"), 422, "username", id="escape-in-username"),
+    case(register(username="ad\na"), 422, "username", id="newline-in-username"),
+    case(register(username="ad\ta"), 422, "username", id="tab-in-username"),
+    case(register(username="ad\x7fa"), 422, "username", id="del-in-username"),
+    case(register(username="ad\u0085a"), 422, "username", id="c1-control-in-username"),
+    case(register(password=PASSWORD + "\x00"), 422, "password", id="nul-in-password"),
+    # json.loads turns "\\ud800" into a lone surrogate, which UTF-8 (and so every database) cannot hold.
+    case(raw(f'{{"username": "ada\\ud800", "password": "{PASSWORD}"}}'), (400, 422), "username", id="surrogate-user"),
+    case(raw(f'{{"username": "ada", "password": "{PASSWORD}\\udfff"}}'), (400, 422), "password", id="surrogate-pass"),
+    case(raw('{"user\\u0000name": "ada", "password": "' + PASSWORD + '"}'), 422, id="nul-in-field-name"),
+    case(register(username="a" * TEN_THOUSAND), 422, "username", id="10000-char-username"),
+    case(register(password="p" * TEN_THOUSAND), 422, "password", id="10000-char-password"),
+    case(register(username="ab"), 422, "username", id="2-char-username"),
+    case(register(username="   ab   "), 422, "username", id="2-char-username-after-trimming"),
+    case(register(username="     "), 422, "username", id="whitespace-only-username"),
+    case(register(username="\u3000\u3000\u3000\u3000"), 422, "username", id="ideographic-spaces-username"),
+    case(register(username=""), 422, "username", id="empty-username"),
+    case(register(username="a" * 65), 422, "username", id="65-char-username"),
+    case(register(username="  " + "a" * 65 + "  "), 422, "username", id="65-char-username-after-trimming"),
+    case(register(password="x" * 14), 422, "password", id="14-char-password"),
+    case(register(password=""), 422, "password", id="empty-password"),
+    case(register(password="a" * 1025), 422, "password", id="1025-char-password"),
+    case(register("ada lovelace 1815", "ada lovelace 1815"), 422, "password", id="password-is-the-username"),
+    case(register("Ada Lovelace 1815", "ADA LOVELACE 1815"), 422, "password", id="password-is-the-username-any-case"),
+    case(register("  ada lovelace 1815 ", "ada lovelace 1815"), 422, "password", id="password-is-the-trimmed-username"),
+    case(register(id=1), 422, "id", id="unknown-field-id"),
+    case(register(is_admin=True), 422, "is_admin", id="unknown-field-is_admin"),
+    case(form(ADA, URLENCODED), (415, 422), id="urlencoded-form"),
+    case(form(ADA), (415, 422), id="multipart-form"),
+    case(raw(json.dumps(ADA), "text/plain"), (415, 422), id="json-as-text-plain"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "status", "field"), REGISTER_CASES)
+def test_bad_registration_is_refused_and_creates_no_account(app, client, kwargs, status, field):
+    before = snapshot(app)
+
+    assert_error(client.post("/auth/register", **kwargs), status, field)
+
+    assert snapshot(app) == before
+    sent = kwargs.get("json")
+    if isinstance(sent, dict) and isinstance(sent.get("username"), str) and isinstance(sent.get("password"), str):
+        login = client.post("/auth/login", json={"username": sent["username"], "password": sent["password"]})
+        assert login.status_code in (401, 422), login.json
+    # The name "ada" is still free.
+    assert client.post("/auth/register", json=ADA).status_code == 201
+
+
+LOGIN_CASES = [
+    *UNREADABLE_JSON,
+    *NOT_AN_OBJECT,
+    case(as_json({}), 422, "username", id="json-empty-object"),
+    case(as_json({"username": "ada"}), 422, "password", id="json-missing-password"),
+    case(as_json({"password": PASSWORD}), 422, "username", id="json-missing-username"),
+    case(form({"username": "ada"}), 422, "password", id="multipart-missing-password"),
+    case(form({"password": PASSWORD}), 422, "username", id="multipart-missing-username"),
+    case(form({}), 422, "username", id="multipart-no-fields"),
+    case(form({"password": PASSWORD}, URLENCODED), 422, "username", id="urlencoded-missing-username"),
+    case(form({"username": "ada"}, URLENCODED), 422, "password", id="urlencoded-missing-password"),
+    case(
+        form({"username": "ada", "password": (io.BytesIO(PASSWORD.encode()), "pw.txt")}),
+        422,
+        "password",
+        id="multipart-password-as-a-file",
+    ),
+    case(as_json({"username": 42, "password": PASSWORD}), 422, "username", id="json-number-username"),
+    case(as_json({"username": "ada", "password": [PASSWORD]}), 422, "password", id="json-list-password"),
+    case(as_json({"username": "ada", "password": None}), 422, "password", id="json-null-password"),
+    case(as_json({"username": None, "password": PASSWORD}), 422, "username", id="json-null-username"),
+    case(as_json({"username": "ad\x00a", "password": PASSWORD}), 422, "username", id="json-nul-in-username"),
+    case(form({"username": "ada", "password": PASSWORD + "\x00"}), 422, "password", id="multipart-nul-in-password"),
+    case(as_json({"username": "a" * TEN_THOUSAND, "password": PASSWORD}), 422, "username", id="json-10000-char-user"),
+    case(form({"username": "ada", "password": "p" * TEN_THOUSAND}), 422, "password", id="multipart-10000-char-pass"),
+    case(
+        form({"username": "a" * TEN_THOUSAND, "password": PASSWORD}, URLENCODED),
+        422,
+        "username",
+        id="urlencoded-10000-char-username",
+    ),
+    case(form({**ADA, "grant_type": "client_credentials"}, URLENCODED), 422, "grant_type", id="wrong-grant-type"),
+    case(raw("username=ada&password=x", "text/plain"), (415, 422), id="text-plain-body"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "status", "field"), LOGIN_CASES)
+def test_bad_login_request_is_refused_without_a_token(app, client, ada, kwargs, status, field):
+    before = snapshot(app)
+
+    body = assert_error(client.post("/auth/login", **kwargs), status, field)
+
+    assert "access_token" not in body
+    assert snapshot(app) == before

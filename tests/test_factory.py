@@ -1,13 +1,14 @@
-"""The application as a whole: configuration, secret key, error shape, CORS, OpenAPI, serving."""
+"""The application as a whole: configuration, secret key, error shape (bodies too large, unknown
+routes, wrong methods, crashes), CORS, OpenAPI, serving, and answers that do not linger (no-store,
+nosniff, no TRACE)."""
 
 from __future__ import annotations
 
+import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,7 +18,24 @@ from config import from_environ
 from eventory_backend import create_app
 from eventory_backend.settings import SEED_SECRET_KEY
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import services
+from .helpers import (
+    ADA,
+    EVENTORY_LOGIN,
+    NEW_PASSWORD,
+    ROOT,
+    URLENCODED,
+    ada_logins,
+    app_with_a_crashing_route,
+    assert_error,
+    bear,
+    bearer,
+    form,
+    log_in,
+    raw,
+    snapshot,
+)
+
 ALLOWED = "https://multisite.example"
 
 
@@ -65,22 +83,6 @@ def test_generated_secret_key_is_kept_in_the_instance_folder(tmp_path):
         assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
-def test_unknown_route_and_wrong_method_are_json(client):
-    missing = client.get("/no/such/route")
-    assert missing.status_code == 404 and missing.json == {"detail": "Not found."}
-    wrong = client.patch("/auth/me")
-    assert wrong.status_code == 405 and isinstance(wrong.json["detail"], str)
-    assert "GET" in wrong.headers["Allow"]
-
-
-def test_body_over_the_limit_is_413(client, auth_headers):
-    body = b'{"label": "' + b"x" * (1024 * 1024) + b'"}'
-    response = client.post("/logins", data=body, content_type="application/json", headers=auth_headers)
-    assert response.status_code == 413
-    assert isinstance(response.json["detail"], str)
-    assert client.get("/logins", headers=auth_headers).json == []
-
-
 def test_crash_is_a_500_without_trace_or_secret(make_app):
     app = make_app()
     app.config["PROPAGATE_EXCEPTIONS"] = False
@@ -93,6 +95,102 @@ def test_crash_is_a_500_without_trace_or_secret(make_app):
     assert response.status_code == 500
     assert response.json == {"detail": "Something went wrong on the server."}
     assert response.headers["Access-Control-Allow-Origin"] == ALLOWED
+
+
+MIB = 1024 * 1024
+
+
+def _multipart(fields: dict[str, str]) -> dict:
+    """Encoded here: the test client spools a large multipart body to a file it never closes."""
+    boundary = "----bad-inputs-boundary"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    ]
+    return raw(("".join(parts) + f"--{boundary}--\r\n").encode(), f"multipart/form-data; boundary={boundary}")
+
+
+def _too_large_json(**fields) -> str:
+    body = json.dumps({**fields, "label": ""})
+    return body[:-2] + "x" * (MIB + 1 - len(body)) + '"}'
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "make_kwargs"),
+    [
+        ("POST", "/logins", lambda: raw(_too_large_json(**EVENTORY_LOGIN))),
+        ("PUT", "/logins/{id}", lambda: raw(_too_large_json(color="#abc"))),
+        ("POST", "/auth/register", lambda: raw(_too_large_json(username="carol", password=ADA["password"]))),
+        ("POST", "/auth/login", lambda: _multipart({"username": "ada", "password": "p" * (MIB + 1)})),
+        ("POST", "/auth/login", lambda: form({"username": "ada", "password": "p" * (MIB + 1)}, URLENCODED)),
+    ],
+    ids=["post-logins", "put-login", "register", "login-multipart", "login-urlencoded"],
+)
+def test_body_over_one_mebibyte_is_413(app, client, ada, ada_login, method, path, make_kwargs):
+    kwargs = make_kwargs()
+    listed = ada_logins(client, ada)
+    before = snapshot(app)
+
+    response = client.open(path.format(id=ada_login["id"]), method=method, headers=ada, **kwargs)
+
+    assert_error(response, 413)
+    assert snapshot(app) == before
+    assert ada_logins(client, ada) == listed
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/nope"),
+        ("GET", "/no/such/route"),
+        ("POST", "/auth/nope"),
+        ("GET", "/auth/me/"),
+        ("GET", "/logins/{id}/nope"),
+        ("DELETE", "/logins/{id}/session/extra"),
+        ("GET", "/%00"),
+    ],
+)
+def test_unknown_route_is_404_json(app, client, ada, ada_login, method, path):
+    before = snapshot(app)
+
+    response = client.open(path.format(id=ada_login["id"]), method=method, headers=ada)
+
+    assert_error(response, 404)
+    assert response.json == {"detail": "Not found."}
+    assert snapshot(app) == before
+
+
+# A method each route does answer, which its 405's Allow header must name.
+ANSWERED = {"/logins": "GET", "/logins/{id}": "GET", "/auth/register": "POST", "/auth/login": "POST", "/auth/me": "GET"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("PATCH", "/logins"),
+        ("PUT", "/logins"),
+        ("DELETE", "/logins"),
+        ("PATCH", "/logins/{id}"),
+        ("POST", "/logins/{id}"),
+        ("GET", "/auth/register"),
+        ("GET", "/auth/login"),
+        ("PUT", "/auth/me"),
+        ("PATCH", "/auth/me"),
+        ("TRACE", "/auth/me"),
+        ("TRACE", "/logins"),
+        ("POST", "/auth/me"),
+    ],
+)
+def test_wrong_method_is_405_json(app, client, ada, ada_login, method, path):
+    listed = ada_logins(client, ada)
+    before = snapshot(app)
+
+    response = client.open(path.format(id=ada_login["id"]), method=method, headers=ada, json={"color": "#000"})
+
+    assert_error(response, 405)
+    assert ANSWERED[path] in {allowed.strip() for allowed in response.headers["Allow"].split(",")}
+    assert snapshot(app) == before
+    assert ada_logins(client, ada) == listed
 
 
 def test_cors_preflight_from_an_allowed_origin(client):
@@ -173,18 +271,12 @@ def test_docs_are_served_without_a_cdn(client):
     script.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     "command",
     [[sys.executable, "wsgi.py"], [sys.executable, "-m", "waitress", "--listen=127.0.0.1:{port}", "wsgi:app"]],
 )
 def test_waitress_serves_the_app_and_creates_the_database(tmp_path, command):
-    port = _free_port()
+    port = services.free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("BACKEND_")},
         "PYTHON_DOTENV_DISABLED": "1",
@@ -212,3 +304,98 @@ def test_waitress_serves_the_app_and_creates_the_database(tmp_path, command):
         process.terminate()
         process.wait(timeout=10)
         process.stderr.close()
+
+
+# --- answers that do not linger ------------------------------------------------------------------
+
+
+def _auth_and_logins_requests(client, session, login_id):
+    headers = bear(session)
+    return {
+        "register": client.post("/auth/register", json={"username": "carol", "password": ADA["password"]}),
+        "register-422": client.post("/auth/register", json={}),
+        "login": client.post("/auth/login", data=ADA),
+        "login-401": client.post("/auth/login", data={"username": "ada", "password": "wrong wrong wrong"}),
+        "me": client.get("/auth/me", headers=headers),
+        "me-401": client.get("/auth/me"),
+        "refresh": client.post("/auth/refresh", headers=bearer(session["refresh_token"])),
+        "password-403": client.put(
+            "/auth/password",
+            json={"current_password": "wrong wrong wrong", "new_password": NEW_PASSWORD},
+            headers=headers,
+        ),
+        "logins": client.get("/logins", headers=headers),
+        "login-by-id": client.get(f"/logins/{login_id}", headers=headers),
+        "logins-create": client.post("/logins", json=EVENTORY_LOGIN, headers=headers),
+        "logins-edit": client.put(f"/logins/{login_id}", json={"color": "#000"}, headers=headers),
+        "logins-404": client.get("/logins/999999", headers=headers),
+        "logins-422": client.post("/logins", json={}, headers=headers),
+        "logins-405": client.patch("/logins", headers=headers),
+        "logout": client.post("/auth/logout", headers=headers),
+    }
+
+
+def test_auth_and_logins_answers_are_never_cached(client, ada_tokens):
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens)).json["id"]
+
+    responses = _auth_and_logins_requests(client, ada_tokens, login_id)
+
+    assert {name: r.headers.get("Cache-Control") for name, r in responses.items()} == {
+        name: "no-store" for name in responses
+    }
+
+
+def test_every_answer_forbids_content_sniffing(make_app, eventory):
+    client = app_with_a_crashing_route(make_app).test_client()
+    client.post("/auth/register", json=ADA)
+    session = log_in(client)
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(session)).json["id"]
+    responses = {
+        **_auth_and_logins_requests(client, session, login_id),
+        "openapi": client.get("/openapi.json"),
+        "docs": client.get("/docs"),
+        "healthz": client.get("/healthz"),
+        "404": client.get("/no/such/route"),
+        "405": client.patch("/auth/me"),
+        "413": client.post("/auth/register", data="x" * (1024 * 1024 + 1), content_type="application/json"),
+        "500": client.get("/boom"),
+        "preflight": client.options(
+            "/logins", headers={"Origin": "https://multisite.example", "Access-Control-Request-Method": "POST"}
+        ),
+        "relayed": client.get("/eventory/echo", headers=bear(log_in(client))),
+        "trace": client.open("/auth/me", method="TRACE"),
+    }
+
+    assert {name: r.headers.get("X-Content-Type-Options") for name, r in responses.items()} == {
+        name: "nosniff" for name in responses
+    }
+
+
+TRACE_PATHS = [
+    "/",
+    "/auth/me",
+    "/auth/login",
+    "/logins",
+    "/logins/{id}",
+    "/eventory/echo",
+    "/multisite/echo",
+    "/openapi.json",
+    "/docs",
+]
+
+
+def test_no_route_answers_trace(client, ada_tokens, eventory):
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=bear(ada_tokens)).json["id"]
+    eventory.reset()
+    headers = {**bear(ada_tokens), "X-Secret-Probe": "trace-me"}
+
+    responses = {path: client.open(path.format(id=login_id), method="TRACE", headers=headers) for path in TRACE_PATHS}
+
+    statuses = {path: response.status_code for path, response in responses.items()}
+    assert all(status in (404, 405) for status in statuses.values()), statuses
+    for response in responses.values():
+        assert response.mimetype == "application/json"
+        assert set(response.json) == {"detail"}
+        text = json.dumps(response.json)
+        assert "trace-me" not in text and ada_tokens["access_token"] not in text
+    assert eventory.requests == []

@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from .conftest import EVENTORY_LOGIN
+from .helpers import EVENTORY_LOGIN
 
 pytestmark = pytest.mark.fuzz
 

@@ -7,7 +7,7 @@ import requests
 from cryptography.fernet import Fernet
 
 from . import services
-from .conftest import ADA, EVENTORY_LOGIN, start_instance
+from .helpers import ADA, EVENTORY_LOGIN, start_instance
 
 
 @pytest.fixture(scope="module")

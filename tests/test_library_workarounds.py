@@ -16,7 +16,7 @@ from eventory_backend.auth.raw_driver_query import first_row
 from eventory_backend.extensions import db, limiter
 from eventory_backend.web.jwt_decode_cache import EXTENSION_KEY
 
-from .conftest import ADA, register_and_login
+from .helpers import ADA, register_and_login
 
 # --- auth/raw_driver_query.py: the revocation check on the driver -----------------------------
 

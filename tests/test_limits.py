@@ -8,7 +8,9 @@ import re
 
 import pytest
 
-from .conftest import ADA, BOB, EVENTORY_LOGIN, register_and_login
+from eventory_backend.extensions import limiter
+
+from .helpers import ADA, BOB, EVENTORY_LOGIN, register_and_login
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
 WRONG = "not the right password at all"
@@ -257,8 +259,6 @@ def test_proxy_limit_counts_the_user_not_the_address(make_app, eventory):
 def test_a_configured_default_limit_applies_to_routes_without_a_limit_of_their_own(make_app):
     # Only route limits are set by default, so Flask-Limiter's app-wide pass is skipped (limits.init_app);
     # a deployment that configures a default limit must still get it.
-    from eventory_backend.extensions import limiter
-
     try:
         client = limited_app(make_app, RATELIMIT_DEFAULT="2/minute").test_client()
         assert client.get("/openapi.json").status_code == 200

@@ -6,8 +6,6 @@ import io
 import json
 import logging
 import re
-import shutil
-import socket
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,14 +13,21 @@ import requests
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
-from eventory_backend.extensions import db
 from eventory_backend.observability import logging as observability_logging
 from eventory_backend.observability import metrics as observability_metrics
 from eventory_backend.observability.health import UNLIMITED_ENDPOINTS
 from eventory_backend.observability.logging import JsonFormatter
 
-from .conftest import ADA, EVENTORY_LOGIN, start_instance
-from .test_proxy import account, save_login
+from .helpers import (
+    ADA,
+    EVENTORY_LOGIN,
+    account,
+    app_whose_database_is_gone,
+    app_with_a_crashing_route,
+    closed_port,
+    save_login,
+    start_instance,
+)
 
 ACCESS_FIELDS = {
     "time",
@@ -74,23 +79,6 @@ def logs():
         logger.removeHandler(handler)
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def app_whose_database_is_gone(make_app, tmp_path):
-    """A working app, then its SQLite file's folder removed: every new connection fails."""
-    folder = tmp_path / "database"
-    folder.mkdir()
-    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{(folder / 'gone.db').as_posix()}")
-    with app.app_context():
-        db.engine.dispose()
-    shutil.rmtree(folder)
-    return app
-
-
 def samples(metrics_text: str) -> dict[tuple, float]:
     """{(sample name, sorted label pairs): value} from a Prometheus text page."""
     found = {}
@@ -104,8 +92,8 @@ def value(metrics_text: str, name: str, **labels) -> float:
     return samples(metrics_text).get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def tokens_seen_by(fake) -> list[str]:
-    return [headers["authorization"].split()[1] for _m, _p, headers in fake.requests if "authorization" in headers]
+def tokens_seen_by(eventory) -> list[str]:
+    return [headers["authorization"].split()[1] for _m, _p, headers in eventory.requests if "authorization" in headers]
 
 
 # ---- health ---------------------------------------------------------------------------------
@@ -198,17 +186,6 @@ def test_oversized_request_id_is_replaced_under_waitress(live, logs):
     assert "y" * 65 not in logs.text
 
 
-def _crash_app(make_app):
-    app = make_app()
-    app.config["PROPAGATE_EXCEPTIONS"] = False
-
-    @app.get("/boom")
-    def boom():
-        raise RuntimeError("boom")
-
-    return app
-
-
 @pytest.mark.parametrize(
     "method, path, kwargs, status",
     [
@@ -231,7 +208,7 @@ def _crash_app(make_app):
     ],
 )
 def test_every_response_carries_the_request_id_and_is_logged(make_app, logs, method, path, kwargs, status):
-    client = _crash_app(make_app).test_client()
+    client = app_with_a_crashing_route(make_app).test_client()
     headers = {**kwargs.pop("headers", {}), "X-Request-ID": "trace-42"}
     response = client.open(path, method=method, headers=headers, **kwargs)
     assert response.status_code == status
@@ -252,10 +229,10 @@ def test_crash_that_propagates_is_still_logged_once_as_500(app, logs):
 # ---- the access log -------------------------------------------------------------------------
 
 
-def test_one_json_line_per_request_with_its_fields(client, auth_headers, logs):
-    me = client.get("/auth/me", headers=auth_headers).json
+def test_one_json_line_per_request_with_its_fields(client, ada, logs):
+    me = client.get("/auth/me", headers=ada).json
     logs.clear()
-    response = client.get("/auth/me?password=query-secret", headers={**auth_headers, "X-Request-ID": "req-1"})
+    response = client.get("/auth/me?password=query-secret", headers={**ada, "X-Request-ID": "req-1"})
     assert response.status_code == 200
     (line,) = logs.access()
     assert set(line) == ACCESS_FIELDS
@@ -269,15 +246,15 @@ def test_one_json_line_per_request_with_its_fields(client, auth_headers, logs):
     assert "query-secret" not in logs.text
 
     for _ in range(3):
-        client.get("/logins", headers=auth_headers)
+        client.get("/logins", headers=ada)
     assert len(logs.access()) == 4
 
 
-def test_user_id_is_only_logged_for_a_verified_token(client, auth_headers, logs):
-    client.get("/healthz", headers=auth_headers)  # a token sent but never checked
+def test_user_id_is_only_logged_for_a_verified_token(client, ada, logs):
+    client.get("/healthz", headers=ada)  # a token sent but never checked
     client.get("/auth/me", headers={"Authorization": "Bearer not.a.token"})
     client.post("/auth/login", data=ADA)
-    client.get("/logins", headers=auth_headers)
+    client.get("/logins", headers=ada)
     assert [line["user_id"] is None for line in logs.access()] == [True, True, True, False]
 
 
@@ -300,7 +277,7 @@ def test_logged_path_is_escaped_and_capped(client, logs):
     assert "\x1b" not in logs.text
 
 
-def test_streamed_relay_is_logged_with_its_status(live, fake, logs):
+def test_streamed_relay_is_logged_with_its_status(live, eventory, logs):
     headers = account(live)
     logs.clear()
     response = live.get("/eventory/download?size=1048576", headers={**headers, "X-Request-ID": "stream-1"}, stream=True)
@@ -327,7 +304,9 @@ def test_logs_are_json_lines_on_stderr_with_one_handler_per_process(make_app, ca
     for _ in range(3):
         app = make_app(EVENTORY_URL=f"http://127.0.0.1:{closed_port()}")
     # pytest adds its own capture handlers; the app's are the JSON ones.
-    assert [type(h.formatter) for h in access.handlers + package.handlers].count(JsonFormatter) == 2
+    assert [type(h.formatter) for h in access.handlers + package.handlers].count(
+        observability_logging.JsonFormatter
+    ) == 2
     assert access.propagate is False  # a root handler (waitress's basicConfig) must not print it again
     capsys.readouterr()
 
@@ -380,7 +359,7 @@ def test_log_level_setting(make_app, logs):
         make_app(LOG_LEVEL="chatty")
 
 
-def test_no_secret_reaches_the_logs(make_app, serve, fake, logs, caplog):
+def test_no_secret_reaches_the_logs(make_app, serve, eventory, logs, caplog):
     caplog.set_level(logging.DEBUG)
     live = serve(make_app(METRICS=True))
     secrets = [ADA["password"], EVENTORY_LOGIN["password"]]
@@ -433,17 +412,20 @@ def test_no_secret_reaches_the_logs(make_app, serve, fake, logs, caplog):
     )
     assert deleted.status_code == 204
 
-    secrets += tokens_seen_by(fake)
+    secrets += tokens_seen_by(eventory)
     assert len(logs.access()) == 19  # one line per request
     assert any(line["logger"] == "eventory_backend.proxy" for line in logs.lines())  # warnings were captured too
     # urllib3's DEBUG lines (the test's own client, and the relay's pool: off unless a deployment turns
     # third-party DEBUG logging on) show URLs with their query strings; everything else must not.
+    in_urls = {"query-string-secret", "relayed-query-secret"}
     others = "\n".join(
         caplog.handler.format(record) for record in caplog.records if not record.name.startswith("urllib3")
     )
     for secret in secrets:
         assert secret not in logs.text
         assert secret not in others
+        if secret not in in_urls:
+            assert secret not in caplog.text  # urllib3's lines included
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -508,7 +490,7 @@ def test_each_app_has_its_own_registry(make_app):
     assert value(second.get("/metrics").get_data(as_text=True), "eventory_backend_requests_total", **route) == 1
 
 
-def test_relay_and_broker_metrics(make_app, serve, fake):
+def test_relay_and_broker_metrics(make_app, serve, eventory):
     live = serve(make_app(METRICS=True, PROXY_READ_TIMEOUT=0.5))
     headers = account(live)
     good = save_login(live, headers)
@@ -546,7 +528,7 @@ def test_relay_and_broker_metrics(make_app, serve, fake):
     assert "jobs/list" not in text and EVENTORY_LOGIN["username"] not in text
 
 
-def test_unreachable_eventory_is_counted(make_app, serve, fake):
+def test_unreachable_eventory_is_counted(make_app, serve, eventory):
     live = serve(make_app(METRICS=True, EVENTORY_URL=f"http://127.0.0.1:{closed_port()}"))
     headers = account(live)
     login_id = save_login(live, headers)

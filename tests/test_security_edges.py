@@ -1,6 +1,6 @@
 """Issue 11, limits and edges: the public relay never forwards one of our tokens in any
 spelling; login limits stop guessing without locking people out; relayed HTML cannot run
-script on this origin; deeply nested JSON is a 400 everywhere. Against waitress and the fake
+script on this origin; deeply nested JSON is a 400 everywhere. Against waitress and the eventory
 Eventory over real sockets."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .conftest import ADA, BOB, EVENTORY_LOGIN
-from .test_proxy import account, save_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, account, save_login
 
 # --- 7. the public relay ------------------------------------------------------------------------
 
@@ -31,20 +30,20 @@ from .test_proxy import account, save_login
         "Bearer  {t} ",
     ],
 )
-def test_the_public_relay_never_forwards_a_backend_token_in_any_spelling(make_app, serve, fake, spelling):
+def test_the_public_relay_never_forwards_a_backend_token_in_any_spelling(make_app, serve, eventory, spelling):
     live = serve(make_app(PROXY_PUBLIC=True))
     token = account(live)["Authorization"].removeprefix("Bearer ")
-    fake.reset()
+    eventory.reset()
     response = live.get("/eventory/echo", headers={"Authorization": spelling.format(t=token)})
     assert response.status_code == 200
-    forwarded = [headers.get("Authorization") for _method, _path, headers in fake.requests]
+    forwarded = [headers.get("Authorization") for _method, _path, headers in eventory.requests]
     assert forwarded == [None]
     assert token not in response.text
 
 
-def test_the_public_relay_still_forwards_the_clients_own_eventory_token(make_app, serve, fake):
+def test_the_public_relay_still_forwards_the_clients_own_eventory_token(make_app, serve, eventory):
     live = serve(make_app(PROXY_PUBLIC=True))
-    eventory_token = fake.issue_token(EVENTORY_LOGIN["username"])
+    eventory_token = eventory.issue_token(EVENTORY_LOGIN["username"])
     response = live.get("/eventory/user-info", headers={"Authorization": f"Bearer {eventory_token}"})
     assert response.status_code == 200 and response.json()["organizationName"] == "Org One"
 
@@ -101,7 +100,7 @@ def test_ipv6_clients_are_limited_per_64(limited):
 
 
 @pytest.mark.parametrize("path", ["/eventory/echo", "/eventory/status/404", "/eventory/jobs/list"])
-def test_relayed_answers_are_sandboxed_and_never_sniffed(live, fake, path):
+def test_relayed_answers_are_sandboxed_and_never_sniffed(live, eventory, path):
     headers = account(live)
     brokered = {**headers, "X-Eventory-Login": str(save_login(live, headers))}
     response = live.get(path, headers=brokered)
@@ -125,7 +124,7 @@ def _routes(app):
 
 
 @pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT], ids=["array", "object"])
-def test_deeply_nested_json_is_a_400_on_every_route_never_a_500(make_app, serve, fake, body):
+def test_deeply_nested_json_is_a_400_on_every_route_never_a_500(make_app, serve, eventory, body):
     # Limits on, as in production: their keys read the body too.
     live = serve(make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://"))
     headers = account(live)

@@ -1,5 +1,7 @@
-"""Database trouble answers what the client can act on: 409 for a conflicting write, 503 with
-Retry-After when the database stays locked; never a 500 and never a half-written row."""
+"""The database: the schema belongs to the migrations (an empty database is brought up to date and
+matches the models), timestamps are UTC, and trouble answers what the client can act on: 409 for a
+conflicting write, 503 with Retry-After when the database stays locked or cannot be reached; never a
+500 and never a half-written row."""
 
 from __future__ import annotations
 
@@ -8,15 +10,18 @@ import threading
 import time
 from contextlib import closing, contextmanager
 
+import flask_migrate
 import pytest
-from sqlalchemy import event, text
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.orm import Session
 
 from eventory_backend.auth.models import User
-from eventory_backend.extensions import db
+from eventory_backend.extensions import db, migrate
 from eventory_backend.logins.models import EventoryLogin
 
-from .conftest import ADA, EVENTORY_LOGIN, register_and_login
-from .test_observability import app_whose_database_is_gone
+from .helpers import ADA, EVENTORY_LOGIN, app_whose_database_is_gone, register_and_login
 
 SECRET_CIPHERTEXT = "gAAAA-ciphertext-that-must-not-leak"
 
@@ -57,6 +62,60 @@ def short_busy_timeout(app, milliseconds: int = 200) -> None:
 def login_rows(app) -> list:
     with app.app_context():
         return list(db.session.execute(db.select(EventoryLogin.label)).scalars())
+
+
+# --- the schema and the migrations ---------------------------------------------------------------
+
+
+def schema_drift(app) -> list:
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata)
+
+
+def test_start_brings_an_empty_database_to_the_models(app):
+    assert schema_drift(app) == []
+    with app.app_context():
+        tables = set(inspect(db.engine).get_table_names())
+    assert {
+        "users",
+        "eventory_logins",
+        "token_families",
+        "refresh_tokens",
+        "revoked_tokens",
+        "alembic_version",
+    } <= tables
+
+
+def test_downgrade_and_upgrade_again(app):
+    with app.app_context():
+        flask_migrate.downgrade(directory=migrate.directory, revision="base")
+        assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+        flask_migrate.upgrade(directory=migrate.directory)
+    assert schema_drift(app) == []
+    client = app.test_client()
+    assert client.get("/auth/me", headers=register_and_login(client, ADA)).status_code == 200
+
+
+def test_restart_on_an_up_to_date_database_keeps_the_data(make_app):
+    """The account, and the token issued before the restart, both still work."""
+    client = make_app().test_client()
+    headers = register_and_login(client, ADA)
+    me = make_app().test_client().get("/auth/me", headers=headers)
+    assert me.status_code == 200
+    assert me.json["username"] == "ada"
+
+
+def test_timestamps_are_utc_whatever_the_database_servers_time_zone(make_app, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("only a database server has a time zone of its own (the PostgreSQL run covers this)")
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": "-c TimeZone=Europe/Stockholm"}})
+    client = app.test_client()
+    headers = register_and_login(client, ADA)
+    assert client.get("/auth/me", headers=headers).json["created_at"].endswith("+00:00")
+    saved = client.post("/logins", json=EVENTORY_LOGIN, headers=headers).json
+    listed = client.get("/logins", headers=headers).json[0]
+    assert saved["created_at"].endswith("+00:00") and listed["updated_at"].endswith("+00:00")
 
 
 # --- a conflicting write -------------------------------------------------------------------------
@@ -107,6 +166,35 @@ def test_integrity_conflict_is_409_and_writes_nothing(make_app, route):
         assert db.session.execute(db.select(User.username)).scalars().all() == ["ada"]
     # The failed transaction left nothing behind that breaks the next request.
     assert client.post("/logins", json=EVENTORY_LOGIN, headers=headers).status_code == 201
+
+
+def test_racing_update_of_one_login_is_a_409_not_a_lost_write(app, client, ada, database_url):
+    """Another writer changes the row between this request's read and its write."""
+    created = client.post(
+        "/logins", json={"label": "Mine", "username": "u@example.com", "password": "p"}, headers=ada
+    ).json
+    other_writer = create_engine(database_url)
+    fired = []
+
+    def concurrent_write(session, _context, _instances):
+        if not fired:
+            fired.append(True)
+            with other_writer.begin() as connection:
+                connection.execute(
+                    text("UPDATE eventory_logins SET label = 'Theirs', version = version + 1 WHERE id = :id"),
+                    {"id": created["id"]},
+                )
+
+    event.listen(Session, "before_flush", concurrent_write)
+    try:
+        response = client.put(f"/logins/{created['id']}", json={"color": "#000"}, headers=ada)
+    finally:
+        event.remove(Session, "before_flush", concurrent_write)
+        other_writer.dispose()
+    assert response.status_code == 409
+    assert "changed" in response.json["detail"]
+    after = client.get(f"/logins/{created['id']}", headers=ada).json
+    assert (after["label"], after["color"]) == ("Theirs", "#1976d2")
 
 
 # --- a database that stays locked ----------------------------------------------------------------
@@ -179,36 +267,7 @@ def test_a_short_lock_is_waited_out_not_an_error(make_app, sqlite_path):
     assert login_rows(app) == [EVENTORY_LOGIN["label"]]
 
 
-def test_racing_update_of_one_login_is_a_409_not_a_lost_write(app, client, auth_headers, database_url):
-    """Another writer changes the row between this request's read and its write."""
-    from sqlalchemy import create_engine, event, text
-    from sqlalchemy.orm import Session
-
-    created = client.post(
-        "/logins", json={"label": "Mine", "username": "u@example.com", "password": "p"}, headers=auth_headers
-    ).json
-    other_writer = create_engine(database_url)
-    fired = []
-
-    def concurrent_write(session, _context, _instances):
-        if not fired:
-            fired.append(True)
-            with other_writer.begin() as connection:
-                connection.execute(
-                    text("UPDATE eventory_logins SET label = 'Theirs', version = version + 1 WHERE id = :id"),
-                    {"id": created["id"]},
-                )
-
-    event.listen(Session, "before_flush", concurrent_write)
-    try:
-        response = client.put(f"/logins/{created['id']}", json={"color": "#000"}, headers=auth_headers)
-    finally:
-        event.remove(Session, "before_flush", concurrent_write)
-        other_writer.dispose()
-    assert response.status_code == 409
-    assert "changed" in response.json["detail"]
-    after = client.get(f"/logins/{created['id']}", headers=auth_headers).json
-    assert (after["label"], after["color"]) == ("Theirs", "#1976d2")
+# --- a database that cannot be reached or fails --------------------------------------------------
 
 
 @pytest.mark.parametrize("path", ["/auth/me", "/logins", "/eventory/jobs/list"])
@@ -226,11 +285,11 @@ def test_an_authenticated_request_while_the_database_is_unreachable_is_503(make_
     assert token not in response.get_data(as_text=True) and token not in caplog.text
 
 
-def test_a_failing_revocation_query_is_503_not_500(app, client, auth_headers, database_url):
+def test_a_failing_revocation_query_is_503_not_500(app, client, ada, database_url):
     with app.app_context():
         db.session.execute(text("DROP TABLE revoked_tokens"))
         db.session.commit()
-    response = client.get("/auth/me", headers=auth_headers)
+    response = client.get("/auth/me", headers=ada)
     assert response.status_code == 503, response.get_json()
     assert response.json["detail"]
 

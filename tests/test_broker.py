@@ -1,0 +1,191 @@
+"""The broker: X-Eventory-Login signs in with a stored login and caches the Eventory token;
+POST /logins/<id>/session hands one to the client."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import requests
+
+from .helpers import ADA, BOB, account, save_login
+
+# --- X-Eventory-Login ----------------------------------------------------------------------------
+
+
+def test_brokered_call_signs_in_with_the_stored_login(live, ada, eventory):
+    login_id = save_login(live, ada)
+    eventory.reset()
+    response = live.get("/eventory/jobs/list?page=1", headers={**ada, "X-Eventory-Login": str(login_id)})
+    assert response.status_code == 200
+    assert response.json()[0]["organisation"] == "Org One"
+    assert eventory.login_count["anna@example.com"] == 1
+    eventory_token = eventory.requests[-1][2]["authorization"].removeprefix("Bearer ")
+    assert eventory_token not in response.text and eventory_token not in str(response.headers)
+    again = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
+    assert again.status_code == 200
+    assert eventory.login_count["anna@example.com"] == 1  # cached
+
+
+def test_concurrent_brokered_calls_share_one_sign_in(live, ada, eventory):
+    login_id = save_login(live, ada)
+    eventory.reset()
+    eventory.login_delay = 0.3
+    statuses = []
+    barrier = threading.Barrier(6)
+
+    def call():
+        barrier.wait()
+        statuses.append(live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)}).status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 6
+    assert eventory.login_count["anna@example.com"] == 1
+
+
+def test_rejected_stored_credentials_are_a_distinct_502(live, ada, eventory):
+    login_id = save_login(live, ada, password="wrong eventory password")
+    response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
+    assert response.status_code == 502
+    assert "rejected" in response.json()["detail"]
+    assert "wrong eventory password" not in response.text
+
+
+@pytest.mark.parametrize("value", ["999999", "abc", "-1", "1.0", "٣", "99999999999999999999"])
+def test_unknown_or_malformed_login_header_is_404(live, ada, eventory, value):
+    eventory.reset()
+    response = live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": value.encode().decode("latin-1")})
+    assert response.status_code == 404
+    assert eventory.requests == []
+
+
+def test_another_users_login_is_404_in_every_route(live, eventory):
+    ada = account(live)
+    login_id = save_login(live, ada)
+    bob = account(live, BOB)
+    eventory.reset()
+    assert live.get("/eventory/jobs/list", headers={**bob, "X-Eventory-Login": str(login_id)}).status_code == 404
+    assert live.post(f"/logins/{login_id}/session", headers=bob).status_code == 404
+    assert live.get(f"/multisite/jobs/list?logins={login_id}", headers=bob).status_code == 404
+    assert eventory.login_count["anna@example.com"] == 0
+
+
+# --- the token cache -----------------------------------------------------------------------------
+
+
+def test_expired_eventory_token_is_renewed_once(live, ada, eventory):
+    login_id = save_login(live, ada)
+    live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
+    eventory.expire_all_tokens()
+    eventory.reset()
+    response = live.request(
+        "PUT", "/eventory/pack-list-rentals/7", json={"packed": 3}, headers={**ada, "X-Eventory-Login": str(login_id)}
+    )
+    assert response.status_code == 200
+    assert response.json() == {"id": 7, "updated": {"packed": 3}}
+    assert eventory.login_count["anna@example.com"] == 1
+    assert [method for method, path, _ in eventory.requests if path == "/pack-list-rentals/7"] == ["PUT", "PUT"]
+
+
+def test_large_streamed_body_is_not_replayed(live, ada, eventory):
+    login_id = save_login(live, ada)
+    live.get("/eventory/jobs/list", headers={**ada, "X-Eventory-Login": str(login_id)})
+    eventory.expire_all_tokens()
+    eventory.reset()
+    response = live.post(
+        "/eventory/pack-list-rentals/7",
+        data=iter([b"x" * 1_000_000] * 3),
+        headers={**ada, "X-Eventory-Login": str(login_id)},
+    )
+    assert response.status_code in (401, 404)
+    assert eventory.login_count["anna@example.com"] == 0
+
+
+def test_after_a_refused_streamed_body_the_next_call_signs_in_afresh(live, ada, eventory):
+    login_id = save_login(live, ada)
+    brokered = {**ada, "X-Eventory-Login": str(login_id)}
+    live.get("/eventory/jobs/list", headers=brokered)
+    eventory.expire_all_tokens()
+    eventory.reset()
+    large = json.dumps({"items": ["x" * 1000] * 2000}).encode()  # over the 1 MiB that is kept for a replay
+    first = live.request("PUT", "/eventory/pack-list-rentals/7", data=iter([large]), headers=brokered)
+    assert first.status_code == 401  # Eventory's answer: the streamed body cannot be sent twice
+    again = live.request("PUT", "/eventory/pack-list-rentals/7", data=iter([large]), headers=brokered)
+    assert again.status_code == 200, again.text
+    assert eventory.login_count["anna@example.com"] == 1
+
+
+def test_token_ttl_comes_from_config(make_app, serve, eventory):
+    live = serve(make_app(EVENTORY_TOKEN_TTL=0))
+    headers = account(live)
+    login_id = save_login(live, headers)
+    eventory.reset()
+    for _ in range(2):
+        live.get("/eventory/jobs/list", headers={**headers, "X-Eventory-Login": str(login_id)})
+    assert eventory.login_count["anna@example.com"] == 2
+
+
+def test_changing_or_deleting_a_login_drops_its_token(live, ada, eventory):
+    login_id = save_login(live, ada)
+    brokered = {**ada, "X-Eventory-Login": str(login_id)}
+    live.get("/eventory/jobs/list", headers=brokered)
+    eventory.reset()
+    live.request("PUT", f"/logins/{login_id}", json={"label": "Renamed"}, headers=ada)
+    live.get("/eventory/jobs/list", headers=brokered)
+    assert eventory.login_count["anna@example.com"] == 1
+    live.request("DELETE", f"/logins/{login_id}", headers=ada)
+    eventory.reset()
+    response = live.get("/eventory/jobs/list", headers=brokered)
+    assert response.status_code == 404
+    assert eventory.requests == []
+
+
+def test_account_deletion_forgets_cached_eventory_tokens(live, eventory):
+    eventory.add_user("bruno@example.com", "eventory-pass-2", "Org Two")
+    cache = live.app.extensions["eventory_tokens"]
+    ada = account(live)
+    ada_login = save_login(live, ada)
+    first = live.get("/eventory/user-info", headers={**ada, "X-Eventory-Login": str(ada_login)})
+    assert first.json()["organizationName"] == "Org One"
+    assert cache.cached(ada_login) is not None
+
+    deleted = live.request("DELETE", "/auth/me", json={"password": ADA["password"]}, headers=ada)
+
+    assert deleted.status_code == 204
+    assert cache.cached(ada_login) is None
+    # On SQLite the freed login id is handed out again: a token left in the cache would
+    # answer for Ada's organisation here.
+    bob = account(live, BOB)
+    bob_login = save_login(live, bob, label="Bruno", username="bruno@example.com", password="eventory-pass-2")
+    answer = live.get("/eventory/user-info", headers={**bob, "X-Eventory-Login": str(bob_login)})
+    assert answer.json()["organizationName"] == "Org Two"
+    assert eventory.login_count["bruno@example.com"] == 1
+
+
+# --- /logins/<id>/session ------------------------------------------------------------------------
+
+
+def test_session_returns_an_eventory_token_and_stores_the_organisation(live, ada, eventory):
+    login_id = save_login(live, ada)
+    response = live.post(f"/logins/{login_id}/session", headers=ada)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert (body["organisation"], body["first_name"], body["last_name"]) == ("Org One", "Anna", "Andersson")
+    direct = requests.get(
+        eventory.url + "/user-info", headers={"Authorization": f"Bearer {body['access_token']}"}, timeout=5
+    )
+    assert direct.status_code == 200
+    assert live.get("/logins", headers=ada).json()[0]["organisation"] == "Org One"
+
+
+def test_session_with_rejected_credentials_is_502(live, ada, eventory):
+    login_id = save_login(live, ada, password="nope")
+    response = live.post(f"/logins/{login_id}/session", headers=ada)
+    assert response.status_code == 502
+    assert "rejected" in response.json()["detail"]
