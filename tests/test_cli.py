@@ -89,8 +89,8 @@ def test_users_create_enforces_the_password_and_username_rules(app, name, passwo
 def test_users_create_follows_the_configured_minimum_length(make_app):
     app = make_app(PASSWORD_MIN_LENGTH=8)
 
-    assert run(app, "users", "create", "carol", input="tulip-ox\n").exit_code == 0
-    assert log_in_status(app.test_client(), "carol", "tulip-ox") == 200
+    assert run(app, "users", "create", "carol", input="tulipviolinox\n").exit_code == 0
+    assert log_in_status(app.test_client(), "carol", "tulipviolinox") == 200
 
 
 # --- users list ----------------------------------------------------------------------------------

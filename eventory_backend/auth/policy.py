@@ -1,4 +1,5 @@
-"""Account password rules (NIST SP 800-63B rev. 4): length, not common, not the username."""
+"""Account password rules (NIST SP 800-63B rev. 4): length, not common, not easy to guess, not the
+username; no composition rules."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ import unicodedata
 from importlib import resources
 
 from flask import current_app
+from zxcvbn import zxcvbn
 
 MAX_LENGTH = 1024
+# zxcvbn (Dropbox's estimator, offline) judges this many characters: its time grows fast with the
+# length (seconds past a few hundred), and 72 is its own default bound.
+ESTIMATED_LENGTH = 72
+# zxcvbn's score 3: about 10^8 guesses or more. Below it are keyboard walks, repeats, sequences,
+# dictionary words with digits appended (`password1234567`), whatever their length.
+MIN_SCORE = 3
 
 
 @functools.cache
@@ -32,6 +40,17 @@ def password_problems(password: str, username: str | None = None) -> list[str]:
         problems.append(f"Use at most {MAX_LENGTH} characters.")
     if normalized.casefold() in common_passwords():
         problems.append("This password is one of the most common ones; choose another.")
+    elif normalized and easy_to_guess(normalized, username):
+        problems.append(
+            "This password is easy to guess (a common word, a keyboard pattern, a sequence or a repetition); "
+            "a passphrase of a few unrelated words is best."
+        )
     if username and normalized.strip().casefold() == normalize(username).strip().casefold():
         problems.append("The password must not be the username.")
     return problems
+
+
+def easy_to_guess(password: str, username: str | None = None) -> bool:
+    """Whether zxcvbn estimates the password's first ESTIMATED_LENGTH characters guessable."""
+    hints = [username] if username else []
+    return zxcvbn(password[:ESTIMATED_LENGTH], user_inputs=hints)["score"] < MIN_SCORE
