@@ -5,60 +5,53 @@ it silently."""
 from __future__ import annotations
 
 import pytest
+import requests
 from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
-from eventory_backend.auth.guard import REVOCATION_CHECK
-from eventory_backend.auth.raw_driver_query import first_row
-from eventory_backend.extensions import db, limiter
+from eventory_backend.extensions import limiter
+from eventory_backend.logins import services as logins
+from eventory_backend.logins.listing_without_orm import login_summaries
+from eventory_backend.logins.schemas import LoginSchema
+from eventory_backend.proxy.unmerged_request import new_session, prepare
 from eventory_backend.web.jwt_decode_cache import EXTENSION_KEY
 
-from .helpers import ADA, register_and_login
+from .helpers import ADA, EVENTORY_LOGIN, register_and_login
 
-# --- auth/raw_driver_query.py: the revocation check on the driver -----------------------------
+# --- proxy/unmerged_request.py: requests prepared without the session's merge -------------------
 
 
-def _tokens_of(app, client) -> tuple[int, str, str, dict]:
-    headers = register_and_login(client, ADA)
+@pytest.mark.parametrize(
+    ("method", "url", "headers", "data"),
+    [
+        ("GET", "http://127.0.0.1:9/jobs/list?a=1&a=2", {"Accept": "application/json"}, None),
+        ("POST", "http://127.0.0.1:9/login-json", {"Accept": "application/json"}, {"username": "u", "password": "p"}),
+        ("PUT", "http://127.0.0.1:9/pack-list-rentals/7", {"Content-Type": "application/json"}, b'{"a": 1}'),
+        ("DELETE", "http://127.0.0.1:9/x", {}, None),
+    ],
+)
+def test_a_request_prepared_alone_is_what_the_session_would_prepare(method, url, headers, data):
+    session = new_session(pool_size=4)
+    ours = prepare(method, url, headers, data)
+    theirs = session.prepare_request(requests.Request(method, url, headers=headers, data=data))
+    assert (ours.method, ours.url, ours.body) == (theirs.method, theirs.url, theirs.body)
+    assert dict(ours.headers) == dict(theirs.headers), "requests' Session now adds something to every request"
+    assert theirs.hooks == ours.hooks
+
+
+# --- logins/listing_without_orm.py: GET /logins without the ORM or the schema -------------------
+
+
+def test_the_listing_rows_are_loginschemas_dump(app, client, ada):
+    for number in range(3):
+        client.post("/logins", json={**EVENTORY_LOGIN, "label": f"Org {number}"}, headers=ada)
     with app.app_context():
-        user_id, family = db.session.execute(text("SELECT user_id, id FROM token_families")).one()
-        jti = db.session.execute(text("SELECT jti FROM refresh_tokens")).scalar_one()
-    return user_id, family, jti, headers
-
-
-def test_the_driver_level_query_answers_what_sqlalchemy_answers(app, client):
-    user_id, family, jti, _headers = _tokens_of(app, client)
-    with app.app_context():
-        db.session.execute(text("INSERT INTO revoked_tokens (jti, expires_at) VALUES ('gone', '2999-01-01')"))
-        db.session.commit()
-        cases = [
-            {"user_id": user_id, "family": family, "jti": jti},  # a live token
-            {"user_id": user_id, "family": family, "jti": "gone"},  # a logged-out access token
-            {"user_id": user_id, "family": "no-such-family", "jti": jti},
-            {"user_id": user_id, "family": None, "jti": None},
-            {"user_id": user_id + 1, "family": family, "jti": jti},  # no such account
-        ]
-        for values in cases:
-            with db.engine.connect() as connection:
-                expected = connection.execute(REVOCATION_CHECK, values).first()
-            got = first_row(db.engine, REVOCATION_CHECK, values)
-            assert (tuple(got) if got is not None else None) == (tuple(expected) if expected is not None else None)
-            if expected is not None:
-                assert bool(got[3]) == bool(expected[3]) and bool(got[4]) == bool(expected[4])
-
-
-def test_a_driver_error_is_raised_as_sqlalchemys_with_parameters_hidden(app, client):
-    user_id, family, jti, headers = _tokens_of(app, client)
-    with app.app_context():
-        db.session.execute(text("DROP TABLE revoked_tokens"))
-        db.session.commit()
-        with pytest.raises(DBAPIError) as caught:
-            first_row(db.engine, REVOCATION_CHECK, {"user_id": user_id, "family": family, "jti": jti})
-        assert jti not in str(caught.value) and family not in str(caught.value)
-    assert client.get("/auth/me", headers=headers).status_code == 503  # as any database error answers
+        owned = logins.list_logins(1)
+        logins.set_organisation(1, owned[0].id, "Org One")
+        dumped = LoginSchema(many=True).dump(logins.list_logins(1))
+        assert login_summaries(1) == dumped
+    assert client.get("/logins", headers=ada).json == dumped
 
 
 # --- web/jwt_decode_cache.py: verified tokens remembered ----------------------------------------

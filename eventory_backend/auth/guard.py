@@ -21,7 +21,6 @@ from sqlalchemy import bindparam, select
 from ..extensions import db, jwt
 from ..web.api import Blueprint
 from .models import RevokedToken, TokenFamily, User
-from .raw_driver_query import first_row
 
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"OAuth2PasswordBearer": []}]
 
@@ -110,7 +109,8 @@ def _is_revoked(_header: dict, payload: dict) -> bool:
     except (KeyError, TypeError, ValueError):
         return True
     values = {"user_id": user_id, "family": payload.get("fam"), "jti": payload.get("jti")}
-    row = first_row(db.engine, REVOCATION_CHECK, values)
+    with db.engine.connect() as connection:
+        row = connection.execute(REVOCATION_CHECK, values).first()
     if row is None:
         return False  # the user lookup answers "the account no longer exists"
     account_id, username, generation, family_is_revoked, jti_is_revoked = row

@@ -7,6 +7,7 @@ from .. import limits
 from ..auth.guard import login_required
 from ..web.api import Blueprint
 from . import services
+from .listing_without_orm import login_summaries
 from .schemas import LoginCreateSchema, LoginSchema, LoginUpdateSchema
 
 blp = Blueprint("logins", __name__, url_prefix="/logins", description="The current user's saved Eventory logins.")
@@ -17,10 +18,10 @@ blp = Blueprint("logins", __name__, url_prefix="/logins", description="The curre
 @blp.response(200, LoginSchema(many=True))
 def list_logins():
     """List your saved Eventory logins (passwords only if the server exposes them)."""
-    owned = services.list_logins(current_user.id)
     if current_app.config["LOGINS_EXPOSE_PASSWORDS"]:
-        return [services.with_password(login) for login in owned]
-    return owned
+        return [services.with_password(login) for login in services.list_logins(current_user.id)]
+    # Already in LoginSchema's shape (see listing_without_orm.py): sent as it is, not dumped again.
+    return current_app.json.response(login_summaries(current_user.id))
 
 
 @blp.post("")
