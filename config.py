@@ -64,6 +64,9 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "HOST": ("HOST", _str),
     "PORT": ("PORT", _int),
     "THREADS": ("THREADS", _int),
+    "CONNECTION_LIMIT": ("CONNECTION_LIMIT", _int),
+    "CHANNEL_TIMEOUT": ("CHANNEL_TIMEOUT", _int),
+    "PROXY_SEND_TIMEOUT": ("PROXY_SEND_TIMEOUT", _float),
     "RATELIMIT_ENABLED": ("RATELIMIT_ENABLED", _bool),
     "RATELIMIT_LOGIN": ("RATELIMIT_LOGIN", _str),
     "RATELIMIT_REGISTER": ("RATELIMIT_REGISTER", _str),
@@ -107,6 +110,10 @@ class Config:
     PORT = 8000
     # Relayed requests mostly wait on Eventory; threads are cheap next to that wait.
     THREADS = 64
+    # Open connections waitress keeps (below 512: select() on Windows takes no more).
+    CONNECTION_LIMIT = 500
+    CHANNEL_TIMEOUT = 30  # seconds a connection may stay silent before it is closed
+    PROXY_SEND_TIMEOUT = 30.0  # seconds a relayed answer may wait on a client that does not read
     RATELIMIT_ENABLED = True
     RATELIMIT_LOGIN = "10/minute"
     RATELIMIT_REGISTER = "10/hour"

@@ -7,18 +7,16 @@ load_dotenv()
 
 from eventory_backend import create_app  # noqa: E402
 from eventory_backend.observability.logging import log_everything_as_json  # noqa: E402
-from eventory_backend.web.server import waitress_options  # noqa: E402
+from eventory_backend.web import server  # noqa: E402
 
 app = create_app()
 
 
 def serve() -> None:
-    from waitress import serve as waitress_serve
-
     log_everything_as_json()
     host, port = app.config["HOST"], app.config["PORT"]
     print(f"Eventory backend on http://{host}:{port} (docs at /docs)", flush=True)
-    waitress_serve(app, host=host, port=port, **waitress_options(app.config))
+    server.serve(app, host, port)
 
 
 if __name__ == "__main__":

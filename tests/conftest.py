@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from eventory_backend import create_app
 from eventory_backend.extensions import db
-from eventory_backend.web.server import waitress_options
+from eventory_backend.web.server import create_server
 
 from .fake_eventory import FakeEventory
 from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login
@@ -148,10 +148,7 @@ class WaitressThread:
     """The app under a real waitress server on 127.0.0.1; its loop runs, and is closed, in one thread."""
 
     def __init__(self, app, threads: int = 8):
-        from waitress import create_server
-
-        options = {**waitress_options(app.config), "threads": threads}
-        self.server = create_server(app, host="127.0.0.1", port=0, **options)
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
