@@ -60,6 +60,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "EVENTORY_REJECTION_BACKOFF": ("EVENTORY_REJECTION_BACKOFF", _int),
     "FANOUT_CONCURRENCY": ("FANOUT_CONCURRENCY", _int),
     "FANOUT_TIMEOUT": ("FANOUT_TIMEOUT", _float),
+    "FANOUT_MAX_BYTES": ("FANOUT_MAX_BYTES", _int),
     "LOGINS_EXPOSE_PASSWORDS": ("LOGINS_EXPOSE_PASSWORDS", _bool),
     "HOST": ("HOST", _str),
     "PORT": ("PORT", _int),
@@ -105,6 +106,7 @@ class Config:
     EVENTORY_REJECTION_BACKOFF = 15 * 60
     FANOUT_CONCURRENCY = 16
     FANOUT_TIMEOUT = 20.0
+    FANOUT_MAX_BYTES = 10 * MIB  # Eventory's answers one /multisite call holds, all logins together
     LOGINS_EXPOSE_PASSWORDS = False
     HOST = "127.0.0.1"
     PORT = 8000

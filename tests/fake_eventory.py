@@ -394,6 +394,8 @@ class _Handler(BaseHTTPRequestHandler):
             handler = self._logo
         elif is_get and path == "/jobs/list":
             handler = self._jobs
+        elif is_get and path == "/big-json":
+            handler = self._big_json
         elif is_get and path == "/inventory-rentals":
             handler = self._inventory_rentals
         elif is_get and path == "/broken-json":
@@ -564,6 +566,20 @@ class _Handler(BaseHTTPRequestHandler):
         org = info["organizationName"]
         self._json(200, [{"id": i, "name": f"Job {i}", "organisation": org} for i in (1, 2, 3)])
 
+    def _big_json(self, username, info):
+        """A JSON array of exactly `size` bytes (with Content-Length), written in pieces."""
+        values = self._query().get("size")
+        size = max(3, min(int(values[0]) if values and values[0].isdigit() else 1024, DOWNLOAD_MAX_SIZE))
+        self._respond(200, b"", _JSON, content_length=size)
+        item = b'"' + b"x" * 62 + b'",'  # 65 bytes per element; a final 0 closes the list
+        count, rest = divmod(size - 3, len(item))
+        self.wfile.write(b"[")
+        while count:
+            take = min(count, 1000)
+            self.wfile.write(item * take)
+            count -= take
+        self.wfile.write(b"0" + b" " * rest + b"]")
+
     def _inventory_rentals(self, username, info):
         self._json(200, [])
 
@@ -620,7 +636,7 @@ class FakeEventory:
     """A real HTTP server on 127.0.0.1 that plays Eventory.
 
     Routes: POST /login-json; authenticated (Bearer) GET /user-info, /logo,
-    /jobs/list, /pack-lists/details/<id>, /inventory-rentals, /broken-json and
+    /jobs/list, /big-json?size=N, /pack-lists/details/<id>, /inventory-rentals, /broken-json and
     PUT /pack-list-rentals/<id>; unauthenticated /echo[/...] (any method),
     GET /download?size=N, /gzip, /slow?seconds=S, /reset, /redirect,
     /redirect-away, /redirect-relative, /status/<code>. Anything else: 404.

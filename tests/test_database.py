@@ -21,7 +21,7 @@ from eventory_backend.auth.models import User
 from eventory_backend.extensions import db, migrate
 from eventory_backend.logins.models import EventoryLogin
 
-from .helpers import ADA, EVENTORY_LOGIN, app_whose_database_is_gone, register_and_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, app_whose_database_is_gone, register_and_login
 
 SECRET_CIPHERTEXT = "gAAAA-ciphertext-that-must-not-leak"
 
@@ -302,3 +302,40 @@ def test_no_free_database_connection_in_time_is_503_not_500(make_app):
         response = client.get("/auth/me", headers=headers)
     assert response.status_code == 503, response.get_json()
     assert response.headers["Retry-After"].isdigit()
+
+
+def test_the_upgrade_to_never_reused_ids_keeps_every_row_and_reference(make_app):
+    app = make_app(AUTO_MIGRATE=False)
+    new_login = (
+        "INSERT INTO eventory_logins (owner_id, label, username, password_encrypted, color, created_at, updated_at)"
+        " VALUES (:owner, :label, 'u', 'c', '#fff', '2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+    )
+    with app.app_context():
+        flask_migrate.upgrade(directory=migrate.directory, revision="0002")  # the schema before ids were kept
+        db.session.execute(
+            text(
+                "INSERT INTO users (username, username_key, password_hash, created_at)"
+                " VALUES ('ada', 'ada', 'x', '2026-12-01 00:00:00')"
+            )
+        )
+        owner = db.session.execute(text("SELECT id FROM users")).scalar_one()
+        for number in (1, 2, 3):
+            db.session.execute(text(new_login), {"owner": owner, "label": f"Org {number}"})
+        db.session.commit()
+        before = db.session.execute(text("SELECT id, owner_id, label FROM eventory_logins ORDER BY id")).all()
+        flask_migrate.upgrade(directory=migrate.directory)
+        if db.engine.dialect.name == "sqlite":
+            with db.engine.connect() as connection:
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # set back on
+        assert db.session.execute(text("SELECT id, owner_id, label FROM eventory_logins ORDER BY id")).all() == before
+        highest = before[-1][0]
+        db.session.execute(text("DELETE FROM eventory_logins WHERE id = :id"), {"id": highest})
+        db.session.commit()
+    client = app.test_client()
+    client.post("/auth/register", json=BOB)
+    headers = {"Authorization": "Bearer " + client.post("/auth/login", data=BOB).json["access_token"]}
+    assert client.post("/logins", json=EVENTORY_LOGIN, headers=headers).json["id"] > highest  # not handed out again
+    with app.app_context():
+        db.session.execute(text("DELETE FROM users WHERE id = :id"), {"id": owner})  # references still cascade
+        db.session.commit()
+        assert db.session.execute(text("SELECT count(*) FROM eventory_logins")).scalar_one() == 1

@@ -25,6 +25,7 @@ from .helpers import (
     NEW_PASSWORD,
     ROOT,
     URLENCODED,
+    account,
     ada_logins,
     app_with_a_crashing_route,
     assert_error,
@@ -33,6 +34,7 @@ from .helpers import (
     form,
     log_in,
     raw,
+    save_login,
     snapshot,
 )
 
@@ -276,7 +278,25 @@ def test_docs_are_served_without_a_cdn(client):
 
 @pytest.mark.parametrize(
     "command",
-    [[sys.executable, "wsgi.py"], [sys.executable, "-m", "waitress", "--listen=127.0.0.1:{port}", "wsgi:app"]],
+    [
+        [sys.executable, "wsgi.py"],
+        # The README's waitress-serve command (Security), on a test port.
+        [
+            sys.executable,
+            "-m",
+            "waitress",
+            "--listen=127.0.0.1:{port}",
+            "--no-clear-untrusted-proxy-headers",
+            "--ident=eventory-backend",
+            "--threads=64",
+            "--connection-limit=500",
+            "--channel-timeout=30",
+            "--cleanup-interval=15",
+            "--outbuf-high-watermark=1048576",
+            "--max-request-body-size=52428800",
+            "wsgi:app",
+        ],
+    ],
 )
 def test_waitress_serves_the_app_and_creates_the_database(tmp_path, command):
     port = services.free_port()
@@ -303,7 +323,7 @@ def test_waitress_serves_the_app_and_creates_the_database(tmp_path, command):
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
         assert response.status_code == 201
-        assert response.headers["Server"] == "eventory-backend" if command[1] == "wsgi.py" else True
+        assert response.headers["Server"] == "eventory-backend"
         assert (tmp_path / "instance" / "eventory_backend.db").exists()
     finally:
         process.terminate()
@@ -404,3 +424,41 @@ def test_no_route_answers_trace(client, ada_tokens, eventory):
         text = json.dumps(response.json)
         assert "trace-me" not in text and ada_tokens["access_token"] not in text
     assert eventory.requests == []
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+DEEP_OBJECT = '{"a":' * 5000 + "1" + "}" * 5000
+
+
+def _routes(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in {"static", "swagger_ui_static"}:
+            continue
+        path = rule.rule.replace("<id:login_id>", "1").replace("<anypath:path>", "echo")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield method, path
+
+
+@pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT], ids=["array", "object"])
+def test_deeply_nested_json_is_a_400_on_every_route_never_a_500(make_app, serve, eventory, body):
+    # Limits on, as in production: their keys read the body too.
+    live = serve(make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://"))
+    headers = account(live)
+    save_login(live, headers)
+    # Every route that reads a JSON body answers 400 with a clear detail, and changes nothing.
+    for method, path in [
+        ("POST", "/auth/login"),
+        ("POST", "/auth/register"),
+        ("POST", "/logins"),
+        ("PUT", "/logins/1"),
+    ]:
+        response = live.request(method, path, data=body, headers={**headers, "Content-Type": "application/json"})
+        assert response.status_code == 400 and "JSON" in response.json()["detail"], (method, path)
+    assert [login["label"] for login in live.get("/logins", headers=headers).json()] == [EVENTORY_LOGIN["label"]]
+    # No route answers it with a 500, with or without a token (some routes end the token: last).
+    for auth in ({}, headers):
+        for method, path in _routes(live.app):
+            response = live.request(method, path, data=body, headers={**auth, "Content-Type": "application/json"})
+            assert response.status_code < 500, (method, path, response.text)

@@ -10,7 +10,7 @@ import pytest
 
 from eventory_backend.extensions import limiter
 
-from .helpers import ADA, BOB, EVENTORY_LOGIN, register_and_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, account, register_and_login, save_login
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
 WRONG = "not the right password at all"
@@ -268,3 +268,73 @@ def test_a_configured_default_limit_applies_to_routes_without_a_limit_of_their_o
         limiter.limit_manager.set_default_limits([])  # the limiter is the process's: leave none behind
     client = limited_app(make_app).test_client()
     assert [client.get("/openapi.json").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_writes_to_logins_are_rate_limited_per_user(make_app, serve):
+    live = serve(make_app(RATELIMIT_ENABLED=True, RATELIMIT_LOGINS_WRITE="3/minute", RATELIMIT_STORAGE_URI="memory://"))
+    headers = account(live)
+    first = save_login(live, headers)
+    assert live.request("PUT", f"/logins/{first}", json={"label": "Renamed"}, headers=headers).status_code == 200
+    assert live.request("DELETE", f"/logins/{first}", headers=headers).status_code == 204
+    refused = live.post("/logins", json=EVENTORY_LOGIN, headers=headers)
+    assert refused.status_code == 429 and "Retry-After" in refused.headers and refused.json()["detail"]
+    assert live.get("/logins", headers=headers).json() == []  # nothing was saved
+    assert live.get("/logins", headers=headers).status_code == 200  # reads are not writes
+    assert live.post("/logins", json=EVENTORY_LOGIN, headers=account(live, BOB)).status_code == 201
+
+
+def test_a_fan_out_counts_once_per_login_against_the_proxy_limit(make_app, serve, eventory):
+    live = serve(make_app(RATELIMIT_ENABLED=True, RATELIMIT_PROXY="5/minute", RATELIMIT_STORAGE_URI="memory://"))
+    headers = account(live)
+    ids = [save_login(live, headers, label=f"Org {number}") for number in range(3)]
+    assert live.get("/multisite/jobs/list", headers=headers).status_code == 200  # 3 of 5
+    assert live.get(f"/multisite/jobs/list?logins={ids[0]}", headers=headers).status_code == 200  # 4 of 5
+    eventory.reset()
+    refused = live.get("/multisite/jobs/list", headers=headers)  # 3 more would pass 5
+    assert refused.status_code == 429 and refused.json()["detail"]
+    assert eventory.requests == []  # refused before any call to Eventory
+
+
+def _login(live, who, address):
+    return live.post("/auth/login", data=who, headers={"X-Forwarded-For": address})
+
+
+@pytest.fixture
+def limited(make_app, serve):
+    return serve(
+        make_app(
+            RATELIMIT_ENABLED=True,
+            RATELIMIT_LOGIN="3/minute",
+            RATELIMIT_STORAGE_URI="memory://",
+            TRUSTED_PROXIES=["127.0.0.1"],
+        )
+    )
+
+
+def test_right_passwords_do_not_count_against_the_username(limited):
+    limited.post("/auth/register", json=ADA)
+    addresses = [f"198.51.100.{number}" for number in range(1, 8)]
+    assert [_login(limited, ADA, address).status_code for address in addresses] == [200] * 7
+
+
+def test_wrong_passwords_from_many_addresses_count_against_the_username(limited):
+    limited.post("/auth/register", json=ADA)
+    wrong = {**ADA, "password": "not the right passphrase"}
+    answers = [_login(limited, wrong, f"198.51.100.{number}").status_code for number in range(1, 5)]
+    assert answers == [401, 401, 401, 429]
+    refused = _login(limited, ADA, "198.51.100.99")
+    assert refused.status_code == 429 and refused.json()["detail"] and "Retry-After" in refused.headers
+    assert _login(limited, BOB, "198.51.100.99").status_code == 401  # another name has its own budget
+
+
+def test_ipv6_clients_are_limited_per_64(limited):
+    wrong = {**ADA, "password": "not the right passphrase"}
+    in_one_64 = [f"2001:db8:1:2::{number:x}" for number in range(1, 5)]
+    assert [_login(limited, {**wrong, "username": f"u{n}"}, a).status_code for n, a in enumerate(in_one_64)] == [
+        401,
+        401,
+        401,
+        429,
+    ]
+    assert _login(limited, {**wrong, "username": "other"}, "2001:db8:1:3::1").status_code == 401  # another /64
+    assert _login(limited, {**wrong, "username": "v4"}, "198.51.100.7").status_code == 401

@@ -420,3 +420,15 @@ def test_login_id_that_is_not_a_plain_int64_is_404(app, client, ada, ada_login, 
     assert eventory.requests == []
     assert snapshot(app) == before
     assert read_login(client, ada, login_id) == unchanged
+
+
+def test_an_account_holds_at_most_the_configured_number_of_logins(make_app, serve):
+    live = serve(make_app(MAX_LOGINS_PER_USER=3))
+    headers = account(live)
+    for number in range(3):
+        save_login(live, headers, label=f"Org {number}")
+    refused = live.post("/logins", json={**EVENTORY_LOGIN, "label": "One too many"}, headers=headers)
+    assert refused.status_code == 409 and "3" in refused.json()["detail"]
+    assert [login["label"] for login in live.get("/logins", headers=headers).json()] == ["Org 0", "Org 1", "Org 2"]
+    other = account(live, BOB)
+    assert live.post("/logins", json=EVENTORY_LOGIN, headers=other).status_code == 201  # per account

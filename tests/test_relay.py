@@ -16,7 +16,7 @@ import requests
 from flask_jwt_extended import create_access_token
 
 from .fake_eventory import GZIP_BODY, download_sha256
-from .helpers import account, closed_port, save_login
+from .helpers import EVENTORY_LOGIN, account, closed_port, save_login
 
 
 def raw_request(live, target: str, headers: dict) -> tuple[int, bytes]:
@@ -359,3 +359,45 @@ def test_the_upstream_session_adds_nothing_of_its_own(app):
     session = app.extensions["eventory_upstream"].session
     assert dict(session.headers) == {} and session.auth is None and session.params == {}
     assert len(session.cookies) == 0 and session.trust_env is False and session.proxies == {}
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "Bearer {t}",
+        "Bearer\t{t}",
+        "bearer  {t}",
+        "{t}",
+        "JWT {t}",
+        "Token {t}",
+        "Basic Zm9vOmJhcg==, Bearer {t}",
+        "Bearer eventory-token, Bearer {t}",
+        "Bearer {t}==",
+        "Bearer  {t} ",
+    ],
+)
+def test_the_public_relay_never_forwards_a_backend_token_in_any_spelling(make_app, serve, eventory, spelling):
+    live = serve(make_app(PROXY_PUBLIC=True))
+    token = account(live)["Authorization"].removeprefix("Bearer ")
+    eventory.reset()
+    response = live.get("/eventory/echo", headers={"Authorization": spelling.format(t=token)})
+    assert response.status_code == 200
+    forwarded = [headers.get("Authorization") for _method, _path, headers in eventory.requests]
+    assert forwarded == [None]
+    assert token not in response.text
+
+
+def test_the_public_relay_still_forwards_the_clients_own_eventory_token(make_app, serve, eventory):
+    live = serve(make_app(PROXY_PUBLIC=True))
+    eventory_token = eventory.issue_token(EVENTORY_LOGIN["username"])
+    response = live.get("/eventory/user-info", headers={"Authorization": f"Bearer {eventory_token}"})
+    assert response.status_code == 200 and response.json()["organizationName"] == "Org One"
+
+
+@pytest.mark.parametrize("path", ["/eventory/echo", "/eventory/status/404", "/eventory/jobs/list"])
+def test_relayed_answers_are_sandboxed_and_never_sniffed(live, eventory, path):
+    headers = account(live)
+    brokered = {**headers, "X-Eventory-Login": str(save_login(live, headers))}
+    response = live.get(path, headers=brokered)
+    assert response.headers["Content-Security-Policy"] == "sandbox"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"

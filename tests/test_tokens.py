@@ -8,6 +8,7 @@ import base64
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import jwt
@@ -364,3 +365,32 @@ def test_missing_or_bad_token_is_401_and_changes_nothing(
     assert snapshot(app) == before
     assert ada_logins(client, ada) == listed  # Ada's own token (the real refresh token's family) still works
     assert client.post("/auth/login", data=ADA).status_code == 200
+
+
+def _refresh(live, refresh_token):
+    return live.post("/auth/refresh", headers={"Authorization": f"Bearer {refresh_token}"})
+
+
+def test_two_tabs_refreshing_at_once_both_get_a_working_pair(make_app, serve):
+    live = serve(make_app(REFRESH_GRACE_SECONDS=5))
+    live.post("/auth/register", json=ADA)
+    pair = live.post("/auth/login", data=ADA).json()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _n: _refresh(live, pair["refresh_token"]), range(4)))
+    assert [answer.status_code for answer in answers] == [200] * 4
+    for answer in answers:
+        tab = answer.json()
+        assert live.get("/auth/me", headers={"Authorization": f"Bearer {tab['access_token']}"}).status_code == 200
+        assert _refresh(live, tab["refresh_token"]).status_code == 200  # each tab goes on refreshing
+
+
+def test_a_reuse_after_the_grace_window_still_ends_the_family(make_app, serve):
+    live = serve(make_app(REFRESH_GRACE_SECONDS=1))
+    live.post("/auth/register", json=ADA)
+    pair = live.post("/auth/login", data=ADA).json()
+    successor = _refresh(live, pair["refresh_token"]).json()
+    time.sleep(1.5)
+    replayed = _refresh(live, pair["refresh_token"])
+    assert replayed.status_code == 401 and "ended" in replayed.json()["detail"]
+    assert live.get("/auth/me", headers={"Authorization": f"Bearer {successor['access_token']}"}).status_code == 401
+    assert _refresh(live, successor["refresh_token"]).status_code == 401

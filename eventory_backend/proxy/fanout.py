@@ -3,8 +3,10 @@ own entry (one login's failure never fails the others)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -22,8 +24,36 @@ from .upstream import Upstream, upstream
 
 log = logging.getLogger("eventory_backend.proxy")
 
-MAX_BODY = 10 * 1024 * 1024
 TIMED_OUT = "Eventory did not answer in time."
+TOO_LARGE = (
+    "Eventory's answers together are larger than one fan-out may hold; ask for fewer logins at a time (?logins=...)."
+)
+CHUNK = 64 * 1024
+
+
+class ByteBudget:
+    """The bytes one fan-out may hold at once (BACKEND_FANOUT_MAX_BYTES), shared by its workers.
+    An answer of known length takes its whole size up front, so answers that fit are read and
+    the rest refused at once, rather than all of them read part-way and none finished."""
+
+    def __init__(self, limit: int):
+        self.left = limit
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if size > self.left:
+                return False
+            self.left -= size
+            return True
+
+    def give_back(self, size: int) -> None:
+        with self._lock:
+            self.left += size
+
+
+class TooLarge(Exception):
+    pass
 
 
 @dataclass
@@ -50,11 +80,20 @@ def fan_out(
     login_ids: list[int] | None,
     concurrency: int,
     per_login_timeout: float,
+    max_bytes: int,
 ) -> list[FanOutEntry]:
     """The brokered GET for each of the owner's logins (or the chosen ones), in parallel."""
     entries = choose_logins(owner_id, login_ids)
     release_database()
-    run(entries, path, query, headers, concurrency=concurrency, per_login_timeout=per_login_timeout)
+    run(
+        entries,
+        path,
+        query,
+        headers,
+        concurrency=concurrency,
+        per_login_timeout=per_login_timeout,
+        budget=ByteBudget(max_bytes),
+    )
     return entries
 
 
@@ -89,9 +128,10 @@ def run(
     *,
     concurrency: int,
     per_login_timeout: float,
+    budget: ByteBudget,
 ) -> None:
-    """Fill in each entry that has credentials, `concurrency` at a time; an entry still waiting
-    at the deadline answers a timeout."""
+    """Fill in each entry that has credentials, `concurrency` at a time, holding no more bytes in
+    all than `budget` allows; an entry still waiting at the deadline answers a timeout."""
     runnable = [entry for entry in entries if entry.credentials is not None]
     if not runnable:
         return
@@ -100,9 +140,10 @@ def run(
     pool = ThreadPoolExecutor(max_workers=min(concurrency, len(runnable)), thread_name_prefix="fanout")
     try:
         started = time.monotonic()
-        futures = [
-            (entry, pool.submit(_fetch_one, up, cache, entry, path, query, headers, timeout)) for entry in runnable
-        ]
+        fetch = functools.partial(
+            _fetch_one, up=up, cache=cache, path=path, query=query, headers=headers, timeout=timeout, budget=budget
+        )
+        futures = [(entry, pool.submit(fetch, entry)) for entry in runnable]
         deadline = started + _time_allowed(len(runnable), concurrency, per_login_timeout)
         for entry, future in futures:
             try:
@@ -120,7 +161,15 @@ def _time_allowed(count: int, concurrency: int, per_login_timeout: float) -> flo
 
 
 def _fetch_one(
-    up: Upstream, cache: TokenCache, entry: FanOutEntry, path: str, query: str, headers: dict[str, str], timeout
+    entry: FanOutEntry,
+    *,
+    up: Upstream,
+    cache: TokenCache,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    timeout,
+    budget: ByteBudget,
 ) -> None:
     started = time.monotonic()
     try:
@@ -130,7 +179,7 @@ def _fetch_one(
         )
         entry.status = response.status_code
         try:
-            raw = _read_limited(response, MAX_BODY)
+            raw = _read_within(response, budget)
         finally:
             response.close()
         if raw:
@@ -140,6 +189,8 @@ def _fetch_one(
                 entry.error = "Eventory's answer was not JSON."
         if entry.error is None and not 200 <= response.status_code < 300:
             entry.error = f"Eventory answered {response.status_code}."
+    except TooLarge:
+        entry.error = TOO_LARGE
     except HTTPException as error:
         entry.error = error.description
     except Exception as error:  # noqa: BLE001 - one login's failure never fails the others
@@ -149,11 +200,26 @@ def _fetch_one(
         entry.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
 
 
-def _read_limited(response: requests.Response, limit: int) -> bytes:
+def _read_within(response: requests.Response, budget: ByteBudget) -> bytes:
+    """The answer's bytes, taken from the fan-out's budget (given back if it does not fit whole)."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit():
+        if not budget.take(int(declared)):
+            raise TooLarge()
+        taken = int(declared)
+    else:
+        taken = 0
     chunks, size = [], 0
-    for chunk in response.iter_content(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise ValueError("too large")
-        chunks.append(chunk)
+    try:
+        for chunk in response.iter_content(CHUNK):
+            size += len(chunk)
+            if size > taken:
+                if not budget.take(size - taken):
+                    raise TooLarge()
+                taken = size
+            chunks.append(chunk)
+    except TooLarge:
+        chunks.clear()
+        budget.give_back(taken)
+        raise
     return b"".join(chunks)

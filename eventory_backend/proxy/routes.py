@@ -87,6 +87,7 @@ def fan_out(path: str):
         login_ids=login_ids,
         concurrency=current_app.config["FANOUT_CONCURRENCY"],
         per_login_timeout=float(current_app.config["FANOUT_TIMEOUT"]),
+        max_bytes=current_app.config["FANOUT_MAX_BYTES"],
     )
     return {"results": results}
 
