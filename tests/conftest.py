@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, inspect, text
 
 from eventory_backend import create_app
@@ -17,7 +18,7 @@ from eventory_backend.extensions import db
 from eventory_backend.web.server import create_server
 
 from .fake_eventory import FakeEventory
-from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login, start_instance
 
 
 @pytest.fixture(autouse=True)
@@ -189,3 +190,25 @@ def serve():
 @pytest.fixture
 def live(app, serve) -> LiveServer:
     return serve(app)
+
+
+@pytest.fixture
+def two_instances_on_sqlite(tmp_path, eventory) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two `python wsgi.py` processes sharing one SQLite file and their keys, as one machine
+    running one instance per core does (the PostgreSQL and Redis variant is test_instances.py)."""
+    shared = {
+        "BACKEND_DATABASE_URL": f"sqlite:///{(tmp_path / 'shared.db').as_posix()}",
+        "BACKEND_SECRET_KEY": "a-shared-secret-key-of-at-least-32-bytes",
+        "BACKEND_CREDENTIALS_KEYS": Fernet.generate_key().decode(),
+        "BACKEND_EVENTORY_URL": eventory.url,
+        "BACKEND_RATELIMIT_ENABLED": "false",
+    }
+    processes = []
+    try:
+        for name in ("first", "second"):  # one after the other: the first brings the database up to date
+            processes.append(start_instance(tmp_path, name, shared))
+        yield LiveServer(processes[0][1], None), LiveServer(processes[1][1], None)
+    finally:
+        for process, _url in processes:
+            process.terminate()
+            process.wait(timeout=15)

@@ -9,9 +9,8 @@ import time
 
 import pytest
 import requests
-from cryptography.fernet import Fernet
 
-from .helpers import ADA, BOB, EVENTORY_LOGIN, account, save_login, start_instance
+from .helpers import ADA, BOB, EVENTORY_LOGIN, account, save_login
 
 # --- X-Eventory-Login ----------------------------------------------------------------------------
 
@@ -196,81 +195,41 @@ def test_session_with_rejected_credentials_is_502(live, ada, eventory):
 BERT = {"username": "bert@example.com", "password": "eventory-pass-2"}
 
 
-def _organisation(live_or_url, headers, login_id) -> tuple[int, str | None]:
-    url = live_or_url if isinstance(live_or_url, str) else live_or_url.url
-    response = requests.get(
-        f"{url}/eventory/user-info", headers={**headers, "X-Eventory-Login": str(login_id)}, timeout=30
-    )
+def _organisation(live, headers, login_id) -> tuple[int, str | None]:
+    response = live.get("/eventory/user-info", headers={**headers, "X-Eventory-Login": str(login_id)})
     return response.status_code, (response.json().get("organizationName") if response.ok else None)
 
 
-def test_a_login_switched_to_another_account_by_another_instance_never_gets_the_old_token(tmp_path, eventory):
+def test_a_login_switched_to_another_account_by_another_instance_never_gets_the_old_token(
+    two_instances_on_sqlite, eventory
+):
+    first, second = two_instances_on_sqlite
     eventory.add_user(BERT["username"], BERT["password"], "Org Two")
-    shared = {
-        "BACKEND_DATABASE_URL": f"sqlite:///{(tmp_path / 'shared.db').as_posix()}",
-        "BACKEND_SECRET_KEY": "a-shared-secret-key-of-at-least-32-bytes",
-        "BACKEND_CREDENTIALS_KEYS": Fernet.generate_key().decode(),
-        "BACKEND_EVENTORY_URL": eventory.url,
-        "BACKEND_RATELIMIT_ENABLED": "false",
-    }
-    first, first_url = start_instance(tmp_path, "first", shared)
-    second, second_url = start_instance(tmp_path, "second", shared)
-    try:
-        requests.post(f"{first_url}/auth/register", json=ADA, timeout=30)
-        token = requests.post(f"{first_url}/auth/login", data=ADA, timeout=30).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        login_id = requests.post(f"{first_url}/logins", json=EVENTORY_LOGIN, headers=headers, timeout=30).json()["id"]
-        assert _organisation(first_url, headers, login_id) == (200, "Org One")  # cached in the first
+    headers = account(first)
+    login_id = save_login(first, headers)
+    assert _organisation(first, headers, login_id) == (200, "Org One")  # cached in the first
 
-        changed = requests.put(f"{second_url}/logins/{login_id}", json=BERT, headers=headers, timeout=30)
-        assert changed.status_code == 200
-        # The first instance was not told; it must still never serve Org One's token for Bert.
-        assert _organisation(first_url, headers, login_id) == (200, "Org Two")
-        assert eventory.login_count[BERT["username"]] == 1
-
-        session = requests.post(f"{first_url}/logins/{login_id}/session", headers=headers, timeout=30).json()
-        assert session["organisation"] == "Org Two"
-    finally:
-        for process in (first, second):
-            process.terminate()
-            process.wait(timeout=15)
+    assert second.request("PUT", f"/logins/{login_id}", json=BERT, headers=headers).status_code == 200
+    # The first instance was not told; it must still never serve Org One's token for Bert.
+    assert _organisation(first, headers, login_id) == (200, "Org Two")
+    assert eventory.login_count[BERT["username"]] == 1
+    assert first.post(f"/logins/{login_id}/session", headers=headers).json()["organisation"] == "Org Two"
 
 
-def test_a_deleted_logins_id_is_never_handed_to_the_next_one_and_serves_nobody(tmp_path, eventory):
-    shared = {
-        "BACKEND_DATABASE_URL": f"sqlite:///{(tmp_path / 'shared.db').as_posix()}",
-        "BACKEND_SECRET_KEY": "a-shared-secret-key-of-at-least-32-bytes",
-        "BACKEND_CREDENTIALS_KEYS": Fernet.generate_key().decode(),
-        "BACKEND_EVENTORY_URL": eventory.url,
-        "BACKEND_RATELIMIT_ENABLED": "false",
-    }
-    first, first_url = start_instance(tmp_path, "first", shared)
-    second, second_url = start_instance(tmp_path, "second", shared)
-    try:
-        tokens = {}
-        for who in (ADA, BOB):
-            requests.post(f"{first_url}/auth/register", json=who, timeout=30)
-            tokens[who["username"]] = requests.post(f"{first_url}/auth/login", data=who, timeout=30).json()
-        ada = {"Authorization": f"Bearer {tokens['ada']['access_token']}"}
-        bob = {"Authorization": f"Bearer {tokens['bob']['access_token']}"}
-        ada_login = requests.post(f"{first_url}/logins", json=EVENTORY_LOGIN, headers=ada, timeout=30).json()["id"]
-        assert _organisation(first_url, ada, ada_login) == (200, "Org One")  # cached in the first
+def test_a_deleted_logins_id_is_never_handed_to_the_next_one_and_serves_nobody(two_instances_on_sqlite, eventory):
+    first, second = two_instances_on_sqlite
+    ada, bob = account(first, ADA), account(first, BOB)
+    ada_login = save_login(first, ada)
+    assert _organisation(first, ada, ada_login) == (200, "Org One")  # cached in the first
 
-        assert requests.delete(f"{second_url}/logins/{ada_login}", headers=ada, timeout=30).status_code == 204
-        bobs = requests.post(
-            f"{second_url}/logins", json={**EVENTORY_LOGIN, "password": "wrong-for-bob"}, headers=bob, timeout=30
-        ).json()["id"]
-        assert bobs > ada_login  # the highest id, deleted, is not handed out again
-
-        for url in (first_url, second_url):
-            assert _organisation(url, ada, ada_login)[0] == 404
-            assert _organisation(url, bob, ada_login)[0] == 404
-            response = requests.post(f"{url}/logins/{ada_login}/session", headers=bob, timeout=30)
-            assert response.status_code == 404 and "access_token" not in response.text
-    finally:
-        for process in (first, second):
-            process.terminate()
-            process.wait(timeout=15)
+    assert second.request("DELETE", f"/logins/{ada_login}", headers=ada).status_code == 204
+    bobs = save_login(second, bob, password="wrong-for-bob")
+    assert bobs > ada_login  # the highest id, deleted, is not handed out again
+    for live in (first, second):
+        assert _organisation(live, ada, ada_login)[0] == 404
+        assert _organisation(live, bob, ada_login)[0] == 404
+        response = live.post(f"/logins/{ada_login}/session", headers=bob)
+        assert response.status_code == 404 and "access_token" not in response.text
 
 
 def test_a_call_that_read_the_old_credentials_cannot_plant_their_token(live, eventory):
