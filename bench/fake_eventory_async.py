@@ -10,6 +10,9 @@ query string as sent, so the same knob works through `/eventory/...` and `/multi
     GET  /user-info         {"organizationName", "firstName", "lastName"} of the token's user
     GET  /jobs/list         a small JSON list (about 150 bytes)
     GET  /download?size=N   N deterministic bytes, streamed in 64 KiB chunks, with Content-Length
+    GET  /big-json?size=N   a JSON array of exactly N bytes (N >= 2): 8-character strings, the last
+                            one padded to fit; deterministic, streamed in chunks of at most 64 KiB,
+                            with Content-Length (see `big_json_chunks`)
 
 All but /login-json want `Authorization: Bearer <token from login-json>` (401 otherwise), so a
 relayed call does the same work as a real one. Run it as a script: it prints `PORT <n>` once
@@ -24,6 +27,7 @@ import hashlib
 import json
 import signal
 import sys
+from collections.abc import Iterable, Iterator
 from urllib.parse import parse_qs
 
 CHUNK = 64 * 1024
@@ -35,6 +39,12 @@ MAX_BODY = 64 * 1024
 # The download's content: byte k is BLOCK[k % CHUNK]. Built once, so a 200 MB answer costs
 # 64 KiB of memory, and anyone can recompute its SHA-256 (see `expected_sha256`).
 BLOCK = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(CHUNK // 32))
+
+# /big-json's content: '[', then items '"0000002a",' (11 bytes each, the counter restarting every
+# JSON_BLOCK), then a last string padded with 'z' to fill, then ']'. One block held, never the answer.
+JSON_ITEM = 11
+JSON_BLOCK = b"".join(b'"%08x",' % i for i in range(CHUNK // JSON_ITEM))
+JSON_BLOCK_ITEMS = CHUNK // JSON_ITEM
 
 JOBS = json.dumps(
     [
@@ -65,6 +75,41 @@ def expected_sha256(size: int) -> str:
     return digest.hexdigest()
 
 
+def big_json_chunks(size: int) -> Iterator[bytes | memoryview]:
+    """`/big-json?size=<size>`'s body in pieces of at most 64 KiB: exactly `size` bytes (at least 2)
+    of one JSON array, without a server. The same size always gives the same bytes."""
+    if size < 2:
+        raise ValueError("a JSON array takes at least 2 bytes")
+    if size < 4:  # too short for a string: '[]' or '[ ]'
+        yield b"[" + b" " * (size - 2) + b"]"
+        return
+    # '[' + items full items + '"' + pad + '"' + ']' = size, with 0 <= pad < JSON_ITEM.
+    items, pad = divmod(size - 4, JSON_ITEM)
+    yield b"["
+    view = memoryview(JSON_BLOCK)
+    blocks, rest = divmod(items, JSON_BLOCK_ITEMS)
+    for _ in range(blocks):
+        yield view
+    if rest:
+        yield view[: rest * JSON_ITEM]
+    yield b'"' + b"z" * pad + b'"]'
+
+
+def big_json_length(size: int) -> int:
+    """How many strings the array of `/big-json?size=<size>` holds."""
+    return 0 if size < 4 else (size - 4) // JSON_ITEM + 1
+
+
+def download_chunks(size: int) -> Iterator[memoryview]:
+    """`/download?size=<size>`'s body in pieces of CHUNK bytes (the last one shorter)."""
+    view = memoryview(BLOCK)
+    full, rest = divmod(size, CHUNK)
+    for _ in range(full):
+        yield view
+    if rest:
+        yield view[:rest]
+
+
 def token_for(username: str) -> str:
     # Deterministic, so repeated sign-ins of one user agree, and distinct per user.
     return "fake." + hashlib.sha256(b"eventory:" + username.encode()).hexdigest()[:40]
@@ -84,6 +129,12 @@ def head(status: int, length: int, content_type: str = "application/json", close
 def json_response(status: int, payload: bytes, close: bool = False) -> bytes:
     return head(status, len(payload), close=close) + payload
 
+
+# Routes answered by `FakeEventory.stream`: path -> (chunks of the body for a size, its type, least size).
+STREAMED = {
+    "/download": (download_chunks, "application/octet-stream", 0),
+    "/big-json": (big_json_chunks, "application/json", 2),
+}
 
 # Answers sent on every hot-path request, built once.
 JOBS_RESPONSE = json_response(200, JOBS)
@@ -193,10 +244,13 @@ class FakeEventory(asyncio.Protocol):
     def dispatch(self, request: Request) -> None:
         params = parse_qs(request.query) if request.query else {}
         delay = min(int(params.get("delay_ms", ["0"])[0] or 0), MAX_DELAY_MS)
-        if request.path == "/download" and request.method == "GET" and self.user(request):
+        route = STREAMED.get(request.path)
+        if route is not None and request.method == "GET" and self.user(request):
+            chunks, content_type, least = route
             size = min(int(params.get("size", ["0"])[0] or 0), MAX_DOWNLOAD)
-            self.later(self.stream(size, delay / 1000, request.close))
-            return
+            if size >= least:
+                self.later(self.stream(chunks(size), size, content_type, delay / 1000, request.close))
+                return
         answer = self.answer(request)
         if delay > 0:
             self.later(self.delayed(answer, delay / 1000, request.close))
@@ -217,6 +271,8 @@ class FakeEventory(asyncio.Protocol):
         user = self.user(request)
         if user is None:
             return UNAUTHORIZED
+        if request.path == "/big-json" and request.method == "GET":  # a size too small for a JSON array
+            return json_response(400, b'{"detail":"size must be at least 2"}')
         if request.path == "/jobs/list":
             return JOBS_RESPONSE
         if request.path == "/user-info":
@@ -249,18 +305,19 @@ class FakeEventory(asyncio.Protocol):
         await asyncio.sleep(seconds)
         self.send(answer, close)
 
-    async def stream(self, size: int, delay: float, close: bool) -> None:
+    async def stream(
+        self, chunks: Iterable[bytes | memoryview], size: int, content_type: str, delay: float, close: bool
+    ) -> None:
+        """Answer `size` bytes made of `chunks` (each at most CHUNK), never holding the whole answer."""
         if delay:
             await asyncio.sleep(delay)
         assert self.transport is not None
-        self.transport.write(head(200, size, "application/octet-stream"))
-        view = memoryview(BLOCK)
-        left = size
-        while left > 0 and not self.transport.is_closing():
+        self.transport.write(head(200, size, content_type))
+        for chunk in chunks:
+            if self.transport.is_closing():
+                break
             await self.can_write.wait()  # honour flow control: memory stays bounded
-            n = min(CHUNK, left)
-            self.transport.write(view[:n])
-            left -= n
+            self.transport.write(chunk)
         if close:
             self.transport.close()
 

@@ -31,8 +31,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from hashlib import sha256
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -42,7 +42,7 @@ ROOT = BENCH.parent
 FAKE = BENCH / "fake_eventory_async.py"
 WRK_SCRIPT = BENCH / "wrk_report.lua"
 sys.path.insert(0, str(BENCH))
-from fake_eventory_async import expected_sha256  # noqa: E402
+from fake_eventory_async import big_json_chunks, expected_sha256  # noqa: E402
 
 MB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -59,6 +59,13 @@ RSS_GROWTH_MB = 32
 RSS_DRIFT_MB = 8
 FANOUT_MS = 350
 READ_CPU_MS = 1.5
+# Issue 11, point 5: one /multisite call has a bounded memory cost. Ten answers of 9 MiB each (each
+# under the 10 MiB one login's answer may have) must grow the server by a few hundred MiB at most.
+FANOUT_JSON_BYTES = 9 * MB
+FANOUT_GROWTH_MB = 300
+RSS_LIMIT_MB = 4096  # past this the bench abandons the call and stops the backend: the machine comes first
+FANOUT_ANSWER_LIMIT = 1024 * MB  # the most of one /multisite answer the bench reads
+FANOUT_CALL_SECONDS = 180  # the most one such call may take, answer read included
 FAKE_MIN_RPS = 10_000  # "tens of thousands a second": below this the fake could be the bottleneck
 NOISY_CORES = 0.15  # other processes' mean CPU use above which the run is flagged as disturbed
 
@@ -540,15 +547,22 @@ def slow_upstream(report: Report, backend: Server, fake: Server, s: Setup, secon
 
 
 @contextlib.contextmanager
-def rss_sampler(server: Server) -> Iterator[list[float]]:
-    """Highest VmRSS seen every 10 ms: a second opinion on VmHWM, which not every kernel resets."""
+def rss_sampler(
+    server: Server, limit_mb: float | None = None, on_limit: Callable[[], None] | None = None
+) -> Iterator[list[float]]:
+    """Highest VmRSS seen every 10 ms: a second opinion on VmHWM, which not every kernel resets.
+    With `limit_mb`, `on_limit` is called once (from the sampling thread) when VmRSS passes it."""
     peak = [server.memory_mb()[0]]
     stop = threading.Event()
 
     def sample() -> None:
+        fired = False
         while not stop.is_set():
             with contextlib.suppress(OSError, KeyError):
                 peak[0] = max(peak[0], server.memory_mb()[0])
+            if limit_mb is not None and on_limit is not None and not fired and peak[0] > limit_mb:
+                fired = True
+                on_limit()
             stop.wait(0.01)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -612,15 +626,20 @@ def streaming(report: Report, backend: Server, fake: Server, s: Setup, size_mb: 
     )
 
 
-def fan_out(report: Report, backend: Server, fake: Server, s: Setup, calls: int) -> None:
-    report.step(f"fan-out: {LOGINS} logins, Eventory answering 200 ms late for each")
-    query = "jobs/list?delay_ms=200"
-    tokens = [
+def fake_tokens(fake: Server, s: Setup) -> list[str]:
+    """The Eventory token of each saved login, signed in straight at the fake (for the baselines)."""
+    return [
         expect(call_form(fake.url, "/login-json", {"username": name, "password": "x"}), 200, "sign in").json()[
             "access_token"
         ]
         for name in s.login_usernames
     ]
+
+
+def fan_out(report: Report, backend: Server, fake: Server, s: Setup, calls: int) -> None:
+    report.step(f"fan-out: {LOGINS} logins, Eventory answering 200 ms late for each")
+    query = "jobs/list?delay_ms=200"
+    tokens = fake_tokens(fake, s)
     started = time.perf_counter()
     for token in tokens:
         expect(call(fake.url, "GET", f"/{query}", headers={"Authorization": f"Bearer {token}"}), 200, "direct call")
@@ -653,6 +672,163 @@ def fan_out(report: Report, backend: Server, fake: Server, s: Setup, calls: int)
         print(f"          fan-out problem: {problem}")
 
 
+@dataclass
+class FanOutMemory:
+    """One `/multisite` call watched for the server's memory (MiB) and its answer summarised."""
+
+    rss_before: float
+    peak: float = 0.0
+    seconds: float = 0.0
+    status: int | None = None
+    answer_bytes: int = 0
+    entries: int = 0
+    ok: int = 0  # entries with the fake's answer, byte for byte once serialised again
+    errors: int = 0  # entries with an error (and no data)
+    wrong: int = 0  # entries with neither the right data nor an error
+    error_texts: list[str] = field(default_factory=list)
+    over_limit: bool = False  # RSS passed RSS_LIMIT_MB: the call was abandoned, the backend stopped
+    problem: str | None = None  # the call itself failed
+
+    @property
+    def growth(self) -> float:
+        return self.peak - self.rss_before
+
+
+def fan_out_memory_once(backend: Server, path: str, headers: dict[str, str], expected: str) -> FanOutMemory:
+    """One GET, with the backend's peak RSS (VmHWM reset before, and VmRSS sampled every 10 ms);
+    entries are checked against `expected`, the SHA-256 of each login's answer from the fake."""
+    result = FanOutMemory(rss_before=backend.memory_mb()[0])
+    parts = urlsplit(backend.url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
+    conn.connect()
+
+    def abandon() -> None:  # from the sampling thread: the machine must not run out of memory
+        result.over_limit = True
+        with contextlib.suppress(OSError):
+            if conn.sock is not None:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+        backend.proc.kill()  # the fan-out goes on server-side after its client leaves
+
+    body = bytearray()
+    reset = backend.reset_peak()
+    started = time.monotonic()
+    with rss_sampler(backend, RSS_LIMIT_MB, abandon) as sampled:
+        try:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            result.status = response.status
+            while chunk := response.read(MB):
+                body += chunk
+                if len(body) > FANOUT_ANSWER_LIMIT:
+                    result.problem = f"answer over {FANOUT_ANSWER_LIMIT // MB} MiB, not read further"
+                    break
+                if time.monotonic() - started > FANOUT_CALL_SECONDS:
+                    result.problem = f"answer not read in {FANOUT_CALL_SECONDS} s"
+                    break
+        except (OSError, http.client.HTTPException) as error:
+            result.problem = f"{type(error).__name__}: {error}"
+        finally:
+            conn.close()
+        result.seconds = time.monotonic() - started
+    result.answer_bytes = len(body)
+    result.peak = sampled[0]
+    if reset and not result.over_limit:
+        with contextlib.suppress(OSError, KeyError):
+            result.peak = max(result.peak, backend.memory_mb()[1])
+    if result.over_limit or result.problem or result.status != 200:
+        if result.status != 200 and not result.problem:
+            result.problem = f"status {result.status}: {bytes(body[:200])!r}"
+        return result
+
+    def summarise(obj: dict) -> dict:
+        # Called for each entry once parsed: its data is replaced by a digest, so at most one
+        # login's data is held as Python objects here, never the ten.
+        if "login_id" in obj:
+            data = obj.get("data")
+            if isinstance(data, list):
+                obj["data"] = sha256(json.dumps(data, separators=(",", ":")).encode()).hexdigest()
+        return obj
+
+    try:
+        answer = json.loads(body, object_hook=summarise)
+    except ValueError as error:
+        result.problem = f"the answer is not JSON: {error}"
+        return result
+    finally:
+        del body
+    results = answer.get("results") if isinstance(answer, dict) else None
+    if not isinstance(results, list):
+        result.problem = "no results list in the answer"
+        return result
+    result.entries = len(results)
+    for entry in results:
+        if entry.get("error") is None and entry.get("status") == 200 and entry.get("data") == expected:
+            result.ok += 1
+        elif entry.get("error") is not None and entry.get("data") is None:
+            result.errors += 1
+            result.error_texts.append(str(entry["error"]))
+        else:
+            result.wrong += 1
+    return result
+
+
+def fan_out_memory(report: Report, backend: Server, fake: Server, s: Setup, rounds: int = 2) -> bool:
+    """Peak memory of one /multisite call over ten large JSON answers (issue 11, point 5).
+    True when the backend had to be stopped (RSS past RSS_LIMIT_MB)."""
+    size = FANOUT_JSON_BYTES
+    path = f"/big-json?size={size}"
+    report.step(
+        f"fan-out memory: GET /multisite{path} over {LOGINS} logins, {rounds} calls "
+        f"(each stopped if the server passes {RSS_LIMIT_MB / 1024:g} GiB)"
+    )
+    digest = sha256()
+    for chunk in big_json_chunks(size):
+        digest.update(chunk)
+    expected = digest.hexdigest()
+
+    # Baseline: the same ten answers straight from the fake, one after the other.
+    direct_bytes, direct_same, started = 0, True, time.perf_counter()
+    for token in fake_tokens(fake, s):
+        sha, got, _ = download(fake.url, path, {"Authorization": f"Bearer {token}"})
+        direct_bytes += got
+        direct_same &= sha == expected and got == size
+    direct_s = time.perf_counter() - started
+    baseline = f"{LOGINS} direct answers, {direct_bytes / MB:.0f} MiB in {direct_s:.2f} s" + (
+        "" if direct_same else " (NOT the expected bytes)"
+    )
+
+    stopped = False
+    for number in range(1, rounds + 1):
+        which = "1st call" if number == 1 else f"call {number} (warm)"
+        name = f"fan-out {LOGINS} x {size / MB:.0f} MiB JSON, {which}"
+        target = f"<= {FANOUT_GROWTH_MB} MiB growth"
+        if stopped:
+            report.add(Row(name, "not run: the backend was stopped", baseline, "", target, False))
+            continue
+        r = fan_out_memory_once(backend, f"/multisite{path}", s.backend_auth, expected)
+        if r.over_limit:
+            stopped = True
+            measured = f"over {RSS_LIMIT_MB / 1024:g} GiB (call abandoned, backend stopped)"
+        else:
+            wrong = f", {r.wrong} WRONG" if r.wrong else ""
+            measured = f"peak RSS {r.growth:+.0f} MiB (entries: {r.ok} ok, {r.errors} errors{wrong})"
+        comparison = f"RSS before {r.rss_before:.0f} MiB; {r.seconds:.1f} s; answer {r.answer_bytes / MB:.1f} MiB"
+        if r.problem and not r.over_limit:
+            comparison += f"; {r.problem[:120]}"
+        fine = (
+            not r.over_limit
+            and not r.problem
+            and r.growth <= FANOUT_GROWTH_MB
+            and r.entries == LOGINS
+            and r.wrong == 0
+            and direct_same
+        )
+        report.add(Row(name, measured, baseline, comparison, target, fine))
+        for text in sorted(set(r.error_texts)):
+            print(f"          entry error (x{r.error_texts.count(text)}): {text[:200]}", flush=True)
+    return stopped
+
+
 def reads(report: Report, backend: Server, fake: Server, s: Setup, seconds: int) -> None:
     report.step(f"reads: /auth/me and /logins ({LOGINS} logins) at c1, c16, c64 ({9 * seconds:.0f} s)")
     # Baseline: the fake's user-info, the same kind of small authenticated JSON read, without the backend.
@@ -675,6 +851,8 @@ def reads(report: Report, backend: Server, fake: Server, s: Setup, seconds: int)
 
 
 # --- main -----------------------------------------------------------------------------------
+
+STEPS = ("relay", "slow", "streaming", "fanout", "reads", "fanout-memory")  # in the order they run
 
 
 def describe_checkout() -> str:
@@ -716,6 +894,13 @@ def main() -> int:
         help="CPUs the backend may run on, as deploy/eventory-backend.service pins it: 'last' (default: "
         "the last CPU), a comma-separated list such as 0,1, or 'all' (not pinned, for comparison)",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=STEPS,
+        metavar="STEP",
+        help=f"run only this step after the set-up (repeatable; one of {', '.join(STEPS)}); by default all run",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (backend log, database)")
     args = parser.parse_args()
@@ -754,12 +939,23 @@ def main() -> int:
         )
         report.step(f"fake Eventory {fake.url} (pid {fake.pid}); backend {backend.url} (pid {backend.pid})")
         setup = set_up(backend, fake)
-        relay_cost(report, backend, fake, setup, args.seconds)
-        slow_upstream(report, backend, fake, setup, args.seconds)
-        streaming(report, backend, fake, setup, args.download_mb, rounds=5)
-        fan_out(report, backend, fake, setup, calls=5)
-        reads(report, backend, fake, setup, max(2, args.seconds - 1))
-        if not backend.alive():
+        steps = set(args.only or STEPS)
+        if "relay" in steps:
+            relay_cost(report, backend, fake, setup, args.seconds)
+        if "slow" in steps:
+            slow_upstream(report, backend, fake, setup, args.seconds)
+        if "streaming" in steps:
+            streaming(report, backend, fake, setup, args.download_mb, rounds=5)
+        if "fanout" in steps:
+            fan_out(report, backend, fake, setup, calls=5)
+        if "reads" in steps:
+            reads(report, backend, fake, setup, max(2, args.seconds - 1))
+        stopped = False
+        # Last: the memory it takes may stay with the process, and if it has to stop the backend
+        # nothing else needs it.
+        if "fanout-memory" in steps:
+            stopped = fan_out_memory(report, backend, fake, setup)
+        if not backend.alive() and not stopped:
             raise RuntimeError("the backend died during the run")
         queued = backend.log.read_text(errors="replace").count("Task queue depth") if backend.log else 0
         report.step(
