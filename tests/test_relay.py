@@ -3,6 +3,7 @@ queries, bodies, headers) and what does not, errors from Eventory, public mode, 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
 import json
@@ -374,13 +375,22 @@ def test_the_upstream_session_adds_nothing_of_its_own(app):
         "Bearer eventory-token, Bearer {t}",
         "Bearer {t}==",
         "Bearer  {t} ",
+        "Token token={t}",
+        "Bearer={t}",
+        "Bearer_{t}",
+        "Bearer x.{t}",
+        "Bearer 1{t}",
+        "Bearer {t_dots_encoded}",
+        "Basic {t_in_basic}",
     ],
 )
 def test_the_public_relay_never_forwards_a_backend_token_in_any_spelling(make_app, serve, eventory, spelling):
     live = serve(make_app(PROXY_PUBLIC=True))
     token = account(live)["Authorization"].removeprefix("Bearer ")
     eventory.reset()
-    response = live.get("/eventory/echo", headers={"Authorization": spelling.format(t=token)})
+    basic = base64.b64encode(f"user:{token}".encode()).decode()
+    authorization = spelling.format(t=token, t_dots_encoded=token.replace(".", "%2E"), t_in_basic=basic)
+    response = live.get("/eventory/echo", headers={"Authorization": authorization})
     assert response.status_code == 200
     forwarded = [headers.get("Authorization") for _method, _path, headers in eventory.requests]
     assert forwarded == [None]

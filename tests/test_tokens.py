@@ -394,3 +394,12 @@ def test_a_reuse_after_the_grace_window_still_ends_the_family(make_app, serve):
     assert replayed.status_code == 401 and "ended" in replayed.json()["detail"]
     assert live.get("/auth/me", headers={"Authorization": f"Bearer {successor['access_token']}"}).status_code == 401
     assert _refresh(live, successor["refresh_token"]).status_code == 401
+
+
+def test_with_no_grace_only_one_of_two_concurrent_refreshes_gets_a_pair(make_app, serve):
+    live = serve(make_app(REFRESH_GRACE_SECONDS=0))
+    live.post("/auth/register", json=ADA)
+    pair = live.post("/auth/login", data=ADA).json()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _n: _refresh(live, pair["refresh_token"]), range(4)))
+    assert sorted(answer.status_code for answer in answers) == [200, 401, 401, 401]

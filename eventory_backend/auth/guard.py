@@ -8,9 +8,11 @@ lookup of the same request takes it (one query per request, both ends in this fi
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from functools import wraps
+from urllib.parse import unquote
 
 from flask import Flask, g
 from flask_jwt_extended import decode_token, get_jwt, jwt_required, verify_jwt_in_request
@@ -72,22 +74,40 @@ def verified_claims(optional: bool = False) -> dict:
     return get_jwt()
 
 
-# Anything shaped like a JWT (three base64url parts), wherever it stands in a header.
-_JWT_SHAPED = re.compile(r"[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]*")
+# A JWT begins with its header, a JSON object, whose base64url always begins "eyJ" ('{"').
+_JWT_FROM_HERE = re.compile(r"eyJ[A-Za-z0-9_-]*=*\.[A-Za-z0-9_-]+=*\.[A-Za-z0-9_-]*=*")
+_BASE64_WORD = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 
 
 def carries_backend_token(authorization: str) -> bool:
-    """Whether any part of an Authorization header is a token this backend signed (expired or
-    revoked ones too), however it is written: `Bearer <t>`, `Bearer\t<t>`, a bare `<t>`, `JWT <t>`,
-    `Token <t>`, inside a comma-separated list. The public relay forwards the client's Eventory
-    token, never one of ours."""
-    for found in _JWT_SHAPED.findall(authorization):
-        for candidate in {found, found.replace("=", "")}:  # with and without base64 padding
-            try:
-                decode_token(candidate, allow_expired=True)
-            except (JWTExtendedException, PyJWTError):
-                continue
-            return True
+    """Whether a token this backend signed (expired or revoked ones too) stands anywhere in an
+    Authorization header, however it is written: after `Bearer`, a tab, `JWT`, `Token token=`, a
+    `=` or `_`, bare, inside a list, percent-encoded, or inside base64 (`Basic`). The public relay
+    forwards the client's own Eventory token, never one of ours."""
+    return any(_has_our_token(text) for text in _readings(authorization))
+
+
+def _readings(header: str) -> list[str]:
+    """The header as sent, percent-decoded, and with each base64 word decoded."""
+    readings = [header, unquote(header)]
+    for word in _BASE64_WORD.findall(header):
+        try:
+            readings.append(base64.b64decode(word + "=" * (-len(word) % 4), altchars=b"-_").decode("latin-1"))
+        except ValueError:
+            continue
+    return readings
+
+
+def _has_our_token(text: str) -> bool:
+    for start in (match.start() for match in re.finditer("eyJ", text)):
+        found = _JWT_FROM_HERE.match(text, start)
+        if found is None:
+            continue
+        try:
+            decode_token(found.group().replace("=", ""), allow_expired=True)
+        except (JWTExtendedException, PyJWTError):
+            continue
+        return True
     return False
 
 

@@ -46,16 +46,17 @@ def rotate(user: User | Account, payload: dict) -> dict:
     """Trade a refresh token for a new pair. Presented again within BACKEND_REFRESH_GRACE_SECONDS
     (two tabs refreshing at once), it gets a fresh pair of the same family; presented again
     later, it was stolen or replayed, and its whole family ends."""
-    now = utcnow()
     result = db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.jti == payload["jti"], RefreshToken.used.is_(False))
-        .values(used=True, used_at=now)
+        .values(used=True, used_at=utcnow())
     )
     if cast(CursorResult, result).rowcount != 1:
         used_at = db.session.execute(select(RefreshToken.used_at).where(RefreshToken.jti == payload["jti"])).scalar()
         grace = timedelta(seconds=current_app.config["REFRESH_GRACE_SECONDS"])
-        if used_at is not None and now - used_at <= grace:
+        # Read after the other use committed (the update above waited for it), so never negative
+        # on one clock; instances' clocks must agree to within the grace.
+        if grace and used_at is not None and utcnow() - used_at <= grace:
             return issue_tokens(user, family_id=payload["fam"])
         db.session.execute(update(TokenFamily).where(TokenFamily.id == payload.get("fam")).values(revoked=True))
         db.session.commit()

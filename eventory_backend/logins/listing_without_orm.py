@@ -1,9 +1,9 @@
 """A workaround: `GET /logins` reads plain rows and answers them in `LoginSchema`'s shape itself,
 without loading ORM objects or running the schema's dump.
 
-Why: listing ten logins through the ORM and marshmallow costs about half of the request's CPU
-again (bench/README.md has the figure, well past the 5% of a relayed request that justifies
-going around a library). The shape is LoginSchema's without the password (which this route only
+Why: loading ORM objects and running the schema's dump is most of what a listing costs
+(bench/README.md has the figure, well past the 5% of a relayed request that justifies going
+around a library). The shape is LoginSchema's without the password (which this route only
 shows when BACKEND_LOGINS_EXPOSE_PASSWORDS is on, through the schema).
 
 Checked against SQLAlchemy 2.1 and marshmallow 4.4: tests/test_library_workarounds.py holds the

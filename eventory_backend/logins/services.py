@@ -26,7 +26,8 @@ class LoginNotFound(NotFound):
         super().__init__(f"No Eventory login with id {login_id}." if login_id is not None else None)
 
 
-# Sent with login_id= after a login's credentials changed or it was deleted (the broker listens).
+# Sent with login_id= after a login's username or password changed or it was deleted (the broker
+# listens, to drop tokens no call can use any more).
 login_changed = Namespace().signal("login-changed")
 
 
@@ -84,6 +85,7 @@ def add_login(owner_id: int, most: int, *, label: str, username: str, password: 
 def update_login(owner_id: int, login_id: int, fields: dict) -> EventoryLogin:
     login = get_login(owner_id, login_id)
     fields = dict(fields)
+    credentials_changed = "password" in fields or fields.get("username", login.username) != login.username
     if "password" in fields:
         login.password_encrypted = cipher().encrypt(fields.pop("password"))
     if "username" in fields and fields["username"] != login.username:
@@ -91,7 +93,8 @@ def update_login(owner_id: int, login_id: int, fields: dict) -> EventoryLogin:
     for name, value in fields.items():
         setattr(login, name, value)
     db.session.commit()
-    announce_change(login_id)
+    if credentials_changed:
+        announce_change(login_id)
     return login
 
 

@@ -95,19 +95,22 @@ def run_migrations_online():
             # Batch migrations recreate SQLite tables: with foreign keys on, dropping `users`
             # would cascade into every table that refers to it. The pragma only takes effect
             # outside a transaction, so it is set before the migrations' transaction begins and
-            # set back after it ended, with a check that every reference still holds.
+            # set back after it ended, with a check that every reference still holds when a
+            # migration ran (rows orphaned by hand before are not the migration's to judge).
             connection.exec_driver_sql('PRAGMA foreign_keys=OFF')
             connection.commit()
+        applied = []
         try:
             context.configure(
                 connection=connection,
                 target_metadata=get_metadata(),
+                on_version_apply=lambda **step: applied.append(step),
                 **conf_args
             )
 
             with context.begin_transaction():
                 context.run_migrations()
-            if sqlite:
+            if sqlite and applied:
                 connection.commit()
                 broken = connection.exec_driver_sql('PRAGMA foreign_key_check').fetchall()
                 if broken:

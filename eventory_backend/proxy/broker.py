@@ -75,14 +75,11 @@ class TokenCache:
         with self._lock:
             return self._sign_in_locks.setdefault(key, threading.Lock())
 
-    def cached(self, login_id: int) -> str | None:
-        """A live token signed in for this login, with whatever credentials (for inspection)."""
+    def logins_held(self) -> set[int]:
+        """The logins this process holds a live token for (for inspection; it hands out none)."""
         now = time.monotonic()
         with self._lock:
-            for entry in self._tokens.values():
-                if entry.login_id == login_id and entry.expires > now:
-                    return entry.value
-        return None
+            return {entry.login_id for entry in self._tokens.values() if entry.expires > now}
 
     def _usable(self, key: bytes, stale: str | None) -> str | None:
         """The cached token unless it is missing, expired or the `stale` one; counted as a hit."""
@@ -143,11 +140,11 @@ class TokenCache:
                 del self._tokens[key]
 
     def forget(self, login_id: int) -> None:
-        """A login changed or is gone: drop what this process holds for it (tokens signed in with
-        its old credentials could no longer be found anyway)."""
+        """A login's credentials changed or it is gone: drop the tokens this process holds for it
+        (no call could use them any more: they are kept under the old credentials). Rejections stay
+        until their back-off passes: they, too, only match the credentials they were made with."""
         with self._lock:
             self._tokens = {key: entry for key, entry in self._tokens.items() if entry.login_id != login_id}
-            self._rejected = {key: entry for key, entry in self._rejected.items() if entry[1] != login_id}
 
 
 @counts_sign_ins(rejected=EventoryRejectedLogin)

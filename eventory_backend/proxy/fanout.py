@@ -3,6 +3,7 @@ own entry (one login's failure never fails the others)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -20,7 +21,7 @@ from ..logins import services as logins
 from .broker import Credentials, TokenCache, token_cache
 from .errors import StoredPasswordUnreadable
 from .services import brokered_send, release_database
-from .upstream import Upstream, upstream
+from .upstream import CHUNK, Upstream, upstream
 
 log = logging.getLogger("eventory_backend.proxy")
 
@@ -28,7 +29,6 @@ TIMED_OUT = "Eventory did not answer in time."
 TOO_LARGE = (
     "Eventory's answers together are larger than one fan-out may hold; ask for fewer logins at a time (?logins=...)."
 )
-CHUNK = 64 * 1024
 
 
 class ByteBudget:
@@ -147,10 +147,13 @@ def run(
         deadline = started + _time_allowed(len(runnable), concurrency, per_login_timeout)
         for entry, future in futures:
             try:
-                future.result(timeout=max(0.0, deadline - time.monotonic()))
+                answered = future.result(timeout=max(0.0, deadline - time.monotonic()))
             except FutureTimeout:
                 entry.error = TIMED_OUT
                 entry.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+            else:
+                entry.status, entry.data, entry.error = answered.status, answered.data, answered.error
+                entry.elapsed_ms = answered.elapsed_ms
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -170,7 +173,10 @@ def _fetch_one(
     headers: dict[str, str],
     timeout,
     budget: ByteBudget,
-) -> None:
+) -> FanOutEntry:
+    """This login's answer, in a copy of its entry: a worker still running past the deadline
+    never touches the entry being sent to the client."""
+    entry = dataclasses.replace(entry)
     started = time.monotonic()
     try:
         assert entry.credentials is not None
@@ -198,6 +204,7 @@ def _fetch_one(
         entry.error = "Eventory's answer could not be read."
     finally:
         entry.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
+    return entry
 
 
 def _read_within(response: requests.Response, budget: ByteBudget) -> bytes:

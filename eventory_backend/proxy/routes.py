@@ -15,7 +15,7 @@ from ..web.middleware import CHAIN, PEER
 from . import fanout, services
 from .forwarding import checked_path, request_headers, response_headers
 from .schemas import FANOUT_DOC, RELAY_DOC, FanOutSchema, SessionSchema
-from .upstream import REPLAYABLE_BODY, Body, started_body, upstream
+from .upstream import CHUNK, REPLAYABLE_BODY, Body, started_body, upstream
 
 blp = Blueprint("proxy", __name__, description="Eventory, relayed and brokered.")
 
@@ -122,7 +122,7 @@ def _request_body() -> Body:
         return Body(stream.read(), length)
     if length is not None:
         return Body(stream, length)
-    return Body(iter(lambda: stream.read(64 * 1024), b""))
+    return Body(iter(lambda: stream.read(CHUNK), b""))
 
 
 def _split_logins_parameter(query: str) -> tuple[str, list[int] | None]:

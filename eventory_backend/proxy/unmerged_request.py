@@ -2,7 +2,7 @@
 instead of by `Session.prepare_request`, which merges the session's headers, cookies, auth,
 params and hooks into every request.
 
-Why: that merge costs about a tenth of a relayed request's CPU (bench/README.md has the figure).
+Why: that merge is a large share of a relayed request's CPU (bench/README.md has the figure).
 Why it is safe: `new_session` builds the one session with nothing to merge: no default headers
 (the client's own Accept-Encoding decides), a cookie jar that accepts no cookie (Eventory's
 cookies for one caller must never reach it on another's behalf), no auth, params or hooks, and

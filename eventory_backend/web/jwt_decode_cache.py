@@ -1,11 +1,15 @@
-"""flask-jwt-extended's manager, remembering the tokens it has already verified.
+"""A workaround: flask-jwt-extended's manager, remembering the tokens it has already verified.
 
-flask-jwt-extended parses a bearer token three times on every request, and PyJWT checks each
-base64 character of every segment in Python: under load, a quarter of a relayed request's CPU.
-A token string whose signature verified once verifies again, so its claims are kept (per app,
-bounded) and handed back while the token has not expired; an expired or unknown token takes the
-full check. Only the signature and claims check is skipped: revocation (the blocklist loader)
-and the user lookup still run on every request.
+Why: flask-jwt-extended parses a bearer token three times on every request, and PyJWT checks
+each base64 character of every segment in Python (bench/README.md has what that costs a relayed
+request). A token string whose signature verified once verifies again, so its claims are kept
+(per app, bounded) and handed back while the token has not expired; an expired or unknown token
+takes the full check. Only the signature and claims check is skipped: revocation (the blocklist
+loader) and the user lookup still run on every request.
+
+It overrides flask-jwt-extended's private `JWTManager._decode_jwt_from_config`. Checked against
+flask-jwt-extended 4.7 and PyJWT 2.15: tests/test_library_workarounds.py fails if bearer tokens
+stop being decoded through it, tests/test_tokens.py holds the cache's bounds and expiry.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Ids are never reused: AUTOINCREMENT for users and eventory_logins on SQLite
 
-Without AUTOINCREMENT, SQLite hands the highest deleted id to the next row. PostgreSQL's and
-MySQL's sequences never go back, so there is nothing to change there.
+Without AUTOINCREMENT, SQLite hands the highest deleted id to the next row. PostgreSQL's
+sequences never go back, so there is nothing to change there.
 
 Revision ID: 0003
 Revises: 0002
