@@ -357,7 +357,7 @@ def main() -> int:
     parser.add_argument(
         "--hash-seed",
         default="0",
-        help="the backend's PYTHONHASHSEED (default 0: the counts repeat within 0.1%%); 'random' leaves it to "
+        help="the backend's PYTHONHASHSEED (default 0: the counts repeat within 0.2%%); 'random' leaves it to "
         "Python, as production does, and the counts then vary by about 1%% from run to run",
     )
     parser.add_argument("--keep", action="store_true", help="keep each measurement's folder (logs, dumps)")
