@@ -21,14 +21,12 @@ Linux only; needs valgrind (apt-get install -y valgrind). About 5 minutes per ch
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import hashlib
 import http.client
 import os
 import platform
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -129,26 +127,6 @@ def check_checkout(checkout: Path) -> None:
 # --- the backend under callgrind ------------------------------------------------------------
 
 
-def backend_env(workdir: Path, eventory_url: str, port: int) -> dict[str, str]:
-    """bench/run.py's environment for the backend (see its start_backend, which cannot take a
-    valgrind prefix): nothing inherited from BACKEND_* or a .env, limits on but out of the way."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("BACKEND_")}
-    env.update(
-        {
-            "PYTHON_DOTENV_DISABLED": "1",
-            "BACKEND_PORT": str(port),
-            "BACKEND_EVENTORY_URL": eventory_url,
-            "BACKEND_INSTANCE_PATH": str(workdir / "instance"),
-            "BACKEND_DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-            "BACKEND_SECRET_KEY": secrets.token_urlsafe(48),
-            "BACKEND_CREDENTIALS_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-            "BACKEND_RATELIMIT_PROXY": run.RATELIMIT_PROXY,
-            "MALLOC_ARENA_MAX": "2",
-        }
-    )
-    return env
-
-
 class Callgrind(run.Server):
     """The backend as `valgrind --tool=callgrind python wsgi.py`; Popen's pid is valgrind's, which
     is the program's (valgrind runs it in its own process)."""
@@ -193,7 +171,7 @@ class Callgrind(run.Server):
 
 def start_backend(checkout: Path, workdir: Path, eventory_url: str, hash_seed: str) -> Callgrind:
     port = run.free_port()
-    env = backend_env(workdir, eventory_url, port)
+    env = run.backend_env(workdir, eventory_url, port)
     if hash_seed != "random":
         env["PYTHONHASHSEED"] = hash_seed
     log = workdir / "backend.log"

@@ -142,11 +142,9 @@ def start_fake(max_seconds: float) -> Server:
     return server
 
 
-def start_backend(
-    workdir: Path, eventory_url: str, extra_env: dict[str, str] | None = None, cpus: set[int] | None = None
-) -> Server:
-    port = free_port()
-    # Only what the bench sets: a developer's own BACKEND_* or .env must not change the figures.
+def backend_env(workdir: Path, eventory_url: str, port: int) -> dict[str, str]:
+    """The backend's environment: only what the bench sets (a developer's own BACKEND_* or .env
+    must not change the figures), limits on but out of the way."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("BACKEND_")}
     env.update(
         {
@@ -162,6 +160,14 @@ def start_backend(
             "MALLOC_ARENA_MAX": "2",
         }
     )
+    return env
+
+
+def start_backend(
+    workdir: Path, eventory_url: str, extra_env: dict[str, str] | None = None, cpus: set[int] | None = None
+) -> Server:
+    port = free_port()
+    env = backend_env(workdir, eventory_url, port)
     env.update(extra_env or {})
     log = workdir / "backend.log"
     with open(log, "wb") as out:

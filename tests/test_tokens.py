@@ -367,39 +367,37 @@ def test_missing_or_bad_token_is_401_and_changes_nothing(
     assert client.post("/auth/login", data=ADA).status_code == 200
 
 
-def _refresh(live, refresh_token):
-    return live.post("/auth/refresh", headers={"Authorization": f"Bearer {refresh_token}"})
+def _refreshed_at_once(live, times: int = 4) -> list:
+    """A new login's refresh token presented `times` times at once."""
+    live.post("/auth/register", json=ADA)
+    pair = live.post("/auth/login", data=ADA).json()
+    with ThreadPoolExecutor(times) as pool:
+        return list(pool.map(lambda _n: refresh(live, pair["refresh_token"]), range(times)))
 
 
 def test_two_tabs_refreshing_at_once_both_get_a_working_pair(make_app, serve):
     live = serve(make_app(REFRESH_GRACE_SECONDS=5))
-    live.post("/auth/register", json=ADA)
-    pair = live.post("/auth/login", data=ADA).json()
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _n: _refresh(live, pair["refresh_token"]), range(4)))
+    answers = _refreshed_at_once(live)
     assert [answer.status_code for answer in answers] == [200] * 4
     for answer in answers:
         tab = answer.json()
-        assert live.get("/auth/me", headers={"Authorization": f"Bearer {tab['access_token']}"}).status_code == 200
-        assert _refresh(live, tab["refresh_token"]).status_code == 200  # each tab goes on refreshing
+        assert live.get("/auth/me", headers=bearer(tab["access_token"])).status_code == 200
+        assert refresh(live, tab["refresh_token"]).status_code == 200  # each tab goes on refreshing
 
 
 def test_a_reuse_after_the_grace_window_still_ends_the_family(make_app, serve):
     live = serve(make_app(REFRESH_GRACE_SECONDS=1))
     live.post("/auth/register", json=ADA)
     pair = live.post("/auth/login", data=ADA).json()
-    successor = _refresh(live, pair["refresh_token"]).json()
+    successor = refresh(live, pair["refresh_token"]).json()
     time.sleep(1.5)
-    replayed = _refresh(live, pair["refresh_token"])
+    replayed = refresh(live, pair["refresh_token"])
     assert replayed.status_code == 401 and "ended" in replayed.json()["detail"]
-    assert live.get("/auth/me", headers={"Authorization": f"Bearer {successor['access_token']}"}).status_code == 401
-    assert _refresh(live, successor["refresh_token"]).status_code == 401
+    assert live.get("/auth/me", headers=bearer(successor["access_token"])).status_code == 401
+    assert refresh(live, successor["refresh_token"]).status_code == 401
 
 
 def test_with_no_grace_only_one_of_two_concurrent_refreshes_gets_a_pair(make_app, serve):
     live = serve(make_app(REFRESH_GRACE_SECONDS=0))
-    live.post("/auth/register", json=ADA)
-    pair = live.post("/auth/login", data=ADA).json()
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _n: _refresh(live, pair["refresh_token"]), range(4)))
+    answers = _refreshed_at_once(live)
     assert sorted(answer.status_code for answer in answers) == [200, 401, 401, 401]
