@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from .helpers import ADA, BOB, EVENTORY_LOGIN, account, save_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, account, save_login, tamper
 
 # --- X-Eventory-Login ----------------------------------------------------------------------------
 
@@ -55,6 +55,27 @@ def test_rejected_stored_credentials_are_a_distinct_502(live, ada, eventory):
     assert response.status_code == 502
     assert "rejected" in response.json()["detail"]
     assert "wrong eventory password" not in response.text
+
+
+def test_a_stored_password_no_key_reads_is_a_500_before_any_sign_in(app, live, ada, eventory):
+    """The password is decrypted only to sign in; one the server's keys cannot read is refused
+    there, before Eventory is asked, on the relay, /session and the fan-out alike."""
+    login_id = save_login(live, ada)
+    tamper(app, login_id)
+    eventory.reset()
+    brokered = {**ada, "X-Eventory-Login": str(login_id)}
+
+    relayed = live.get("/eventory/jobs/list", headers=brokered)
+    session = live.post(f"/logins/{login_id}/session", headers=ada)
+    fanned = live.get("/multisite/jobs/list", headers=ada)
+
+    for response in (relayed, session):
+        assert response.status_code == 500
+        assert "cannot be decrypted" in response.json()["detail"]
+    assert fanned.status_code == 200
+    assert "cannot be decrypted" in fanned.json()["results"][0]["error"]
+    assert eventory.login_count == {}
+    assert "gAAAAAtampered" not in relayed.text + session.text + fanned.text
 
 
 @pytest.mark.parametrize("value", ["999999", "abc", "-1", "1.0", "٣", "99999999999999999999"])

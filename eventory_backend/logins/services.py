@@ -6,12 +6,12 @@ import logging
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, func, select
 from werkzeug.exceptions import Conflict, NotFound
 
 from ..auth.services import account_deleting
 from ..extensions import db
-from .crypto import CredentialError, cipher
+from .crypto import CredentialCipher, CredentialError, cipher
 from .models import EventoryLogin
 
 log = logging.getLogger("eventory_backend.logins")
@@ -69,6 +69,23 @@ def get_login(owner_id: int, login_id: int) -> EventoryLogin:
     return login
 
 
+# What the broker signs in with, read as one plain row (no ORM object, no session): the relay's
+# main path runs it on every brokered call.
+_STORED_CREDENTIALS = select(
+    EventoryLogin.id, EventoryLogin.owner_id, EventoryLogin.username, EventoryLogin.password_encrypted
+).where(EventoryLogin.id == bindparam("login_id"), EventoryLogin.owner_id == bindparam("owner_id"))
+
+
+def stored_credentials(owner_id: int, login_id: int) -> Row:
+    """(id, owner_id, username, password_encrypted) of the owner's login, on a connection held
+    only for this query; 404 for another user's or a missing id."""
+    with db.engine.connect() as connection:
+        row = connection.execute(_STORED_CREDENTIALS, {"login_id": login_id, "owner_id": owner_id}).first()
+    if row is None:
+        raise LoginNotFound()
+    return row
+
+
 def add_login(owner_id: int, most: int, *, label: str, username: str, password: str, color: str) -> EventoryLogin:
     """Save a login, unless the owner already has `most` of them (409: each one is a sign-in the
     broker may make, so their number is bounded)."""
@@ -118,6 +135,11 @@ def with_password(login: EventoryLogin) -> dict:
     fields = {column.key: getattr(login, column.key) for column in EventoryLogin.__table__.columns}
     fields["password"] = readable_password(login)
     return fields
+
+
+def password_cipher() -> CredentialCipher:
+    """What reads stored passwords (for the broker, which decrypts one only to sign in)."""
+    return cipher()
 
 
 def stored_password(login: EventoryLogin) -> str:

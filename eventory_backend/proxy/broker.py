@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
-from ..logins.services import login_changed
+from ..logins.services import CredentialCipher, CredentialError, login_changed
 from ..observability.metrics import Metrics, count_token_cache, counts_sign_ins, metrics_of
-from .errors import EventoryRejectedLogin, EventoryUnavailableForSignIn
+from .errors import EventoryRejectedLogin, EventoryUnavailableForSignIn, StoredPasswordUnreadable
 from .upstream import Upstream
 
 log = logging.getLogger("eventory_backend.proxy")
@@ -23,14 +23,25 @@ log = logging.getLogger("eventory_backend.proxy")
 @dataclass(frozen=True)
 class Credentials:
     """What a worker needs to sign in, read from the database before any upstream call: the
-    login, its owner, and the Eventory username and password stored for it at that moment."""
+    login, its owner, and the Eventory username and encrypted password stored for it at that
+    moment. The password is decrypted only to sign in: a call served by a cached token never
+    decrypts it."""
 
     login_id: int
     owner_id: int
     username: str
-    password: str
+    sealed_password: str  # the stored Fernet token
+    cipher: CredentialCipher
 
-    def __repr__(self) -> str:  # never print the password
+    def password(self) -> str:
+        """The plaintext password; 500 (before anything is sent) when no configured key reads it."""
+        try:
+            return self.cipher.decrypt(self.sealed_password)
+        except CredentialError:
+            log.error("stored password unreadable login_id=%s", self.login_id)
+            raise StoredPasswordUnreadable() from None
+
+    def __repr__(self) -> str:  # never print the password, even encrypted
         return f"Credentials(login_id={self.login_id})"
 
 
@@ -60,7 +71,8 @@ class TokenCache:
         self.ttl = ttl
         self.rejection_backoff = rejection_backoff
         self.metrics = metrics
-        # Keys are HMACs under a per-process secret: the password is compared, never kept.
+        # Keys are HMACs under a per-process secret of the stored (encrypted) credentials: a
+        # change of password is a new key, and no plaintext password is kept.
         self._secret = secrets.token_bytes(32)
         self._lock = threading.Lock()
         self._tokens: dict[bytes, _Token] = {}
@@ -68,7 +80,8 @@ class TokenCache:
         self._sign_in_locks: dict[bytes, threading.Lock] = {}
 
     def _key(self, credentials: Credentials) -> bytes:
-        fields = (str(credentials.login_id), str(credentials.owner_id), credentials.username, credentials.password)
+        login, owner = str(credentials.login_id), str(credentials.owner_id)
+        fields = (login, owner, credentials.username, credentials.sealed_password)
         return hmac.new(self._secret, "\0".join(fields).encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
 
     def _sign_in_lock(self, key: bytes) -> threading.Lock:
@@ -154,7 +167,7 @@ def sign_in(upstream: Upstream, credentials: Credentials) -> str:
         "POST",
         "login-json",
         headers={"Accept": "application/json"},
-        form={"username": credentials.username, "password": credentials.password},
+        form={"username": credentials.username, "password": credentials.password()},
     )
     try:
         if response.status_code in (400, 401, 403, 422):

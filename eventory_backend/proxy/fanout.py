@@ -111,11 +111,11 @@ def choose_logins(owner_id: int, login_ids: list[int] | None) -> list[FanOutEntr
     entries = []
     for login in owned:
         entry = FanOutEntry(login.id, login.label, login.organisation, login.color)
-        password = logins.readable_password(login)
-        if password is None:
+        if logins.readable_password(login) is None:
             entry.error = StoredPasswordUnreadable.description
         else:
-            entry.credentials = Credentials(login.id, login.owner_id, login.username, password)
+            sealed = login.password_encrypted
+            entry.credentials = Credentials(login.id, login.owner_id, login.username, sealed, logins.password_cipher())
         entries.append(entry)
     return entries
 

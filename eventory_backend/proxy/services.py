@@ -15,7 +15,7 @@ from ..extensions import db
 from ..logins import services as logins
 from ..web.converters import parse_id
 from .broker import Credentials, TokenCache, token_cache
-from .errors import EventoryUnavailable, StoredPasswordUnreadable
+from .errors import EventoryUnavailable
 from .upstream import Body, Upstream, upstream
 
 
@@ -56,12 +56,10 @@ def eventory_auth(
 
 
 def credentials_for(owner_id: int, login_id: int) -> Credentials:
-    """The owner's login, decrypted; 404 for another user's or a missing id."""
-    login = logins.get_login(owner_id, login_id)
-    password = logins.readable_password(login)
-    if password is None:
-        raise StoredPasswordUnreadable()
-    return Credentials(login.id, login.owner_id, login.username, password)
+    """The owner's login as stored (its password decrypted only if a sign-in needs it); 404 for
+    another user's or a missing id."""
+    login_id, owner_id, username, sealed = logins.stored_credentials(owner_id, login_id)
+    return Credentials(login_id, owner_id, username, sealed, logins.password_cipher())
 
 
 def release_database() -> None:
