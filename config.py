@@ -39,6 +39,17 @@ def _str(value: str) -> str:
     return value.strip()
 
 
+def _cpus(value: str) -> str | list[int]:
+    """`auto`, `off`, or CPU numbers separated by commas."""
+    lowered = value.strip().lower()
+    if lowered in {"auto", "off"}:
+        return lowered
+    numbers = [int(item) for item in _list(value)]
+    if not numbers or min(numbers) < 0:
+        raise ValueError("expected auto, off or CPU numbers")
+    return numbers
+
+
 # environment variable (without the BACKEND_ prefix) -> (config key, parser)
 SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SECRET_KEY": ("SECRET_KEY", _str),
@@ -52,6 +63,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PASSWORD_MIN_LENGTH": ("PASSWORD_MIN_LENGTH", _int),
     "REGISTRATION_OPEN": ("REGISTRATION_OPEN", _bool),
     "MAX_CONTENT_LENGTH": ("MAX_CONTENT_LENGTH", _int),
+    "CPU_AFFINITY": ("CPU_AFFINITY", _cpus),
     "PROXY_PUBLIC": ("PROXY_PUBLIC", _bool),
     "PROXY_MAX_BODY": ("PROXY_MAX_BODY", _int),
     "PROXY_CONNECT_TIMEOUT": ("PROXY_CONNECT_TIMEOUT", _float),
@@ -112,6 +124,8 @@ class Config:
     PORT = 8000
     # Relayed requests mostly wait on Eventory; threads are cheap next to that wait.
     THREADS = 64
+    # `python wsgi.py` keeps its threads on one core (see web/server.py): "auto", "off" or CPU numbers.
+    CPU_AFFINITY: str | list[int] = "auto"
     # Open connections waitress keeps (below 512: select() on Windows takes no more).
     CONNECTION_LIMIT = 500
     CHANNEL_TIMEOUT = 30  # seconds a connection may stay silent before it is closed

@@ -5,10 +5,16 @@ only; every loop is bounded."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
+from pathlib import Path
 
+import pytest
 import requests
+
+from config import from_environ
+from eventory_backend.web import server
 
 from .helpers import start_instance
 
@@ -128,3 +134,65 @@ def test_a_body_past_the_largest_limit_is_refused_before_it_is_received(tmp_path
         assert small.status_code == 401 and small.json()["detail"]
     finally:
         _stop(process)
+
+
+# --- one core by default (issue 12) ---------------------------------------------------------------
+
+
+def test_auto_keeps_to_one_allowed_cpu_chosen_by_port():
+    allowed = {0, 1, 2, 3}
+    chosen = {port: server.cpus_to_keep_to("auto", allowed, port) for port in (8000, 8001, 8002, 8003)}
+    assert all(len(cpus) == 1 and cpus <= allowed for cpus in chosen.values())
+    assert len(set().union(*chosen.values())) == 4  # consecutive ports, different cores
+    assert server.cpus_to_keep_to("auto", {5, 9}, 8001) in ({5}, {9})
+
+
+def test_off_one_cpu_and_lists():
+    assert server.cpus_to_keep_to("off", {0, 1}, 8000) is None
+    assert server.cpus_to_keep_to("auto", {3}, 8000) is None  # one CPU: nothing to choose
+    assert server.cpus_to_keep_to([1, 7], {0, 1, 2}, 8000) == {1}  # CPUs it may not use are left out
+    with pytest.raises(ValueError, match="BACKEND_CPU_AFFINITY"):
+        server.cpus_to_keep_to([7], {0, 1}, 8000)
+
+
+@pytest.mark.parametrize("value", ["sometimes", "-1", "0,x", ","])
+def test_an_unreadable_cpu_affinity_is_named_at_start(value):
+    with pytest.raises(ValueError, match="BACKEND_CPU_AFFINITY"):
+        from_environ({"BACKEND_CPU_AFFINITY": value})
+    assert from_environ({"BACKEND_CPU_AFFINITY": " 0, 1 "}) == {"CPU_AFFINITY": [0, 1]}
+    assert from_environ({"BACKEND_CPU_AFFINITY": "OFF"}) == {"CPU_AFFINITY": "off"}
+
+
+def _cpus_of_every_thread(pid: int) -> set[str]:
+    """Each thread's allowed CPUs, as Linux lists them ("0-1", "1")."""
+    return {
+        line.split(":", 1)[1].strip()
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for line in (task / "status").read_text().splitlines()
+        if line.startswith("Cpus_allowed_list:")
+    }
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs Linux and at least two CPUs this process may use",
+)
+@pytest.mark.parametrize("setting", [None, "off"], ids=["default", "off"])
+def test_python_wsgi_py_keeps_every_thread_on_one_core_unless_told_not_to(tmp_path, eventory, setting):
+    environment = {"BACKEND_EVENTORY_URL": eventory.url}
+    if setting is not None:
+        environment["BACKEND_CPU_AFFINITY"] = setting
+    process, url = start_instance(tmp_path, "pinned", environment)
+    try:
+        assert requests.get(url + "/healthz", timeout=5).status_code == 200
+        cpus = _cpus_of_every_thread(process.pid)
+        unpinned = _cpus_of_every_thread(os.getpid())
+        if setting == "off":
+            assert cpus == unpinned
+        else:
+            assert len(cpus) == 1 and cpus != unpinned  # every thread (waitress's 64 too) on the same one
+            (one,) = cpus
+            assert one.isdigit() and int(one) in os.sched_getaffinity(0)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
