@@ -100,6 +100,8 @@ def http_error_response(error: HTTPException):
     if isinstance(error, RateLimitExceeded):
         headers["Retry-After"] = str(_seconds_until_reset())
         custom = None
+    elif status == 429 and isinstance(getattr(error, "retry_after", None), int):
+        headers["Retry-After"] = str(error.retry_after)  # type: ignore[attr-defined]  # limits.ProxyLimitExceeded
     detail = data.get("message") or custom or DEFAULT_DETAILS.get(status) or error.name + "."
 
     messages = data.get("errors") or data.get("messages")

@@ -8,11 +8,16 @@ first, and the token is verified once per request.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import math
+import time
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, request
 from flask_jwt_extended import get_jwt
+from limits import RateLimitItem, parse_many
+from werkzeug.exceptions import TooManyRequests
 
 from .extensions import limiter
 from .limiter_app_wide_pass import skip_app_wide_pass_without_app_wide_limits
@@ -77,15 +82,50 @@ password_per_user = limiter.limit(setting("RATELIMIT_PASSWORD"), key_func=curren
 logins_write_per_user = limiter.shared_limit(
     setting("RATELIMIT_LOGINS_WRITE"), scope="logins-write", key_func=current_user_or_address
 )
-proxy_per_user = limiter.shared_limit(setting("RATELIMIT_PROXY"), scope="proxy", key_func=current_user_or_address)
+@functools.lru_cache(maxsize=32)
+def _parsed(limit: str) -> list[RateLimitItem]:
+    return parse_many(limit)
+
+
+class ProxyLimitExceeded(TooManyRequests):
+    """The proxy limit is spent; Retry-After says when its window starts over."""
+
+
+def _count_proxy_calls(amount: int) -> None:
+    """Count `amount` calls against the caller's proxy budget (BACKEND_RATELIMIT_PROXY); 429 when spent.
+
+    Counted with the limiter's own strategy and storage (`limits`, as Flask-Limiter counts every
+    other limit, shared with other instances through the same storage), but straight from the
+    route: the relay is this backend's hottest path, and Flask-Limiter's per-request machinery
+    (filtering, resolving and exempting limits each time) cost about a tenth of a relayed request
+    (bench/README.md)."""
+    config = current_app.config
+    if not config["RATELIMIT_ENABLED"]:
+        return
+    strategy = limiter.limiter
+    key = current_user_or_address()
+    for item in _parsed(config["RATELIMIT_PROXY"]):
+        if not strategy.hit(item, "proxy", key, cost=amount):
+            reset_at, _remaining = strategy.get_window_stats(item, "proxy", key)
+            raise ProxyLimitExceeded(retry_after=max(1, math.ceil(reset_at - time.time())))
 
 
 def proxy_per_user_times(cost: Callable[[], int]):
     """The proxy limit, counted `cost()` times for one request: a fan-out counts once for each
     login it calls (the same budget as `proxy_per_user`)."""
-    return limiter.shared_limit(
-        setting("RATELIMIT_PROXY"), scope="proxy", key_func=current_user_or_address, cost=lambda: max(1, cost())
-    )
+
+    def decorate(view):
+        @functools.wraps(view)
+        def limited(*args, **kwargs):
+            _count_proxy_calls(max(1, cost()))
+            return view(*args, **kwargs)
+
+        return limited
+
+    return decorate
+
+
+proxy_per_user = proxy_per_user_times(lambda: 1)
 
 
 def init_app(app: Flask) -> None:
