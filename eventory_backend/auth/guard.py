@@ -20,6 +20,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from sqlalchemy import bindparam, select
 
+from ..driver_queries import DriverQuery
 from ..extensions import db, jwt
 from ..web.api import Blueprint
 from .models import RevokedToken, TokenFamily, User
@@ -111,14 +112,17 @@ def _has_our_token(text: str) -> bool:
     return False
 
 
-# The user, the family's revoked flag and whether the jti is revoked, in one round trip.
-REVOCATION_CHECK = select(
-    User.id,
-    User.username,
-    User.token_generation,
-    select(TokenFamily.revoked).where(TokenFamily.id == bindparam("family")).scalar_subquery(),
-    select(RevokedToken.jti).where(RevokedToken.jti == bindparam("jti")).exists(),
-).where(User.id == bindparam("user_id"))
+# The user, the family's revoked flag and whether the jti is revoked, in one round trip (sent
+# straight to the driver: see driver_queries.py).
+REVOCATION_CHECK = DriverQuery(
+    select(
+        User.id,
+        User.username,
+        User.token_generation,
+        select(TokenFamily.revoked).where(TokenFamily.id == bindparam("family")).scalar_subquery(),
+        select(RevokedToken.jti).where(RevokedToken.jti == bindparam("jti")).exists(),
+    ).where(User.id == bindparam("user_id"))
+)
 
 
 def _is_revoked(_header: dict, payload: dict) -> bool:
@@ -129,8 +133,7 @@ def _is_revoked(_header: dict, payload: dict) -> bool:
     except (KeyError, TypeError, ValueError):
         return True
     values = {"user_id": user_id, "family": payload.get("fam"), "jti": payload.get("jti")}
-    with db.engine.connect() as connection:
-        row = connection.execute(REVOCATION_CHECK, values).first()
+    row = REVOCATION_CHECK.first(db.engine, values)
     if row is None:
         return False  # the user lookup answers "the account no longer exists"
     account_id, username, generation, family_is_revoked, jti_is_revoked = row

@@ -6,10 +6,11 @@ import logging
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from werkzeug.exceptions import Conflict, NotFound
 
 from ..auth.services import account_deleting
+from ..driver_queries import DriverQuery
 from ..extensions import db
 from .crypto import CredentialCipher, CredentialError, cipher
 from .models import EventoryLogin
@@ -69,21 +70,22 @@ def get_login(owner_id: int, login_id: int) -> EventoryLogin:
     return login
 
 
-# What the broker signs in with, read as one plain row (no ORM object, no session): the relay's
-# main path runs it on every brokered call.
-_STORED_CREDENTIALS = select(
-    EventoryLogin.id, EventoryLogin.owner_id, EventoryLogin.username, EventoryLogin.password_encrypted
-).where(EventoryLogin.id == bindparam("login_id"), EventoryLogin.owner_id == bindparam("owner_id"))
+# What the broker signs in with, read as one plain row (no ORM object, no session), straight
+# from the driver (see driver_queries.py): the relay's main path runs it on every brokered call.
+_STORED_CREDENTIALS = DriverQuery(
+    select(EventoryLogin.id, EventoryLogin.owner_id, EventoryLogin.username, EventoryLogin.password_encrypted).where(
+        EventoryLogin.id == bindparam("login_id"), EventoryLogin.owner_id == bindparam("owner_id")
+    )
+)
 
 
-def stored_credentials(owner_id: int, login_id: int) -> Row:
+def stored_credentials(owner_id: int, login_id: int) -> tuple[int, int, str, str]:
     """(id, owner_id, username, password_encrypted) of the owner's login, on a connection held
     only for this query; 404 for another user's or a missing id."""
-    with db.engine.connect() as connection:
-        row = connection.execute(_STORED_CREDENTIALS, {"login_id": login_id, "owner_id": owner_id}).first()
+    row = _STORED_CREDENTIALS.first(db.engine, {"login_id": login_id, "owner_id": owner_id})
     if row is None:
         raise LoginNotFound()
-    return row
+    return tuple(row)
 
 
 def add_login(owner_id: int, most: int, *, label: str, username: str, password: str, color: str) -> EventoryLogin:
