@@ -4,20 +4,27 @@ it silently."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import flask_jwt_extended.view_decorators as view_decorators
 import pytest
 import requests
 from flask import Flask
+from flask_jwt_extended import decode_token, get_jwt_header, verify_jwt_in_request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from eventory_backend.extensions import limiter
+from eventory_backend.auth.guard import REVOCATION_CHECK
+from eventory_backend.auth.models import RevokedToken
+from eventory_backend.extensions import db, limiter
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.listing_without_orm import login_summaries
 from eventory_backend.logins.schemas import LoginSchema
 from eventory_backend.proxy.unmerged_request import new_session, prepare
+from eventory_backend.web import jwt_decode_cache
 from eventory_backend.web.jwt_decode_cache import EXTENSION_KEY
 
-from .helpers import ADA, EVENTORY_LOGIN, register_and_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, register_and_login
 
 # --- proxy/unmerged_request.py: requests prepared without the session's merge -------------------
 
@@ -70,6 +77,24 @@ def test_flask_jwt_extended_decodes_bearer_tokens_through_the_remembering_method
     assert client.get("/auth/me", headers={"Authorization": headers["Authorization"][:-2] + "xx"}).status_code == 401
 
 
+def test_flask_jwt_extended_reads_a_verified_tokens_header_through_the_remembering_lookup(app, client, monkeypatch):
+    headers = register_and_login(client, ADA)
+    token = headers["Authorization"].removeprefix("Bearer ")
+    assert client.get("/auth/me", headers=headers).status_code == 200
+    assert app.extensions[EXTENSION_KEY].header(token) == {"alg": "HS256", "typ": "JWT"}
+    looked_up = []
+    original = view_decorators.get_unverified_jwt_headers
+    monkeypatch.setattr(view_decorators, "get_unverified_jwt_headers", lambda t: looked_up.append(t) or original(t))
+    with app.test_request_context(headers=headers):
+        verify_jwt_in_request()
+        assert get_jwt_header() == {"alg": "HS256", "typ": "JWT"}
+    assert looked_up == [token], "flask-jwt-extended no longer looks the header up through get_unverified_jwt_headers"
+    # Parsed once, when the token first verified: PyJWT is not asked again for a remembered token.
+    with app.test_request_context(headers=headers):
+        monkeypatch.setattr(jwt_decode_cache, "get_unverified_jwt_headers", lambda t: pytest.fail("parsed again"))
+        verify_jwt_in_request()
+
+
 # --- limiter_app_wide_pass.py: Flask-Limiter's app-wide pass taken out --------------------------
 
 
@@ -82,3 +107,46 @@ def test_flask_limiter_registers_the_app_wide_pass_that_is_taken_out(app):
         "Flask-Limiter no longer registers _check_request_limit as its app-wide pass"
     )
     assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
+
+
+# --- driver_queries.py: the relay's statements straight to the driver ----------------------------
+
+
+def _core_row(statement, params):
+    with db.engine.connect() as connection:
+        row = connection.execute(statement, params).first()
+    return None if row is None else tuple(row)
+
+
+def test_driver_queries_read_what_sqlalchemy_reads_in_the_drivers_parameter_style(app, client):
+    ada = register_and_login(client, ADA)
+    register_and_login(client, BOB)
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=ada).json["id"]
+    with app.test_request_context():
+        claims = decode_token(ada["Authorization"].removeprefix("Bearer "))
+        sql, order = REVOCATION_CHECK.compiled(db.engine)
+        style = db.engine.dialect.paramstyle
+        assert (style in ("qmark", "format", "numeric")) == (order is not None)
+        assert {"qmark": "?", "format": "%s", "pyformat": "%(user_id)s", "named": ":user_id"}[style] in sql
+        revocations = [
+            {"user_id": 1, "family": claims["fam"], "jti": claims["jti"]},  # a live token
+            {"user_id": 1, "family": "no such family", "jti": "no such jti"},
+            {"user_id": 2, "family": None, "jti": None},
+            {"user_id": 99, "family": None, "jti": None},  # no such account
+        ]
+        db.session.add(RevokedToken(jti="gone", expires_at=datetime(2999, 1, 1, tzinfo=UTC)))
+        db.session.commit()
+        revocations.append({"user_id": 1, "family": claims["fam"], "jti": "gone"})
+        for params in revocations:
+            assert _normalised(REVOCATION_CHECK.first(db.engine, params)) == _normalised(
+                _core_row(REVOCATION_CHECK.statement, params)
+            ), params
+        stored = logins._STORED_CREDENTIALS
+        for params in ({"login_id": login_id, "owner_id": 1}, {"login_id": login_id, "owner_id": 2}):
+            assert stored.first(db.engine, params) == _core_row(stored.statement, params), params
+        assert logins.stored_credentials(1, login_id)[:3] == (login_id, 1, EVENTORY_LOGIN["username"])
+
+
+def _normalised(row):
+    """Flags as the driver returns them (0/1 on SQLite, booleans elsewhere) compared as booleans."""
+    return None if row is None else tuple(bool(value) if value in (0, 1) else value for value in row)

@@ -225,15 +225,17 @@ def test_the_verified_token_cache_is_bounded_and_hands_out_copies():
     cache = VerifiedTokens(max_entries=2)
     later = time.time() + 60
     for name in ("a", "b", "c"):
-        cache.put(name, {"sub": name, "exp": later})
+        cache.put(name, {"sub": name, "exp": later}, {"alg": "HS256"})
     # Full at the third: it starts over with that one.
     assert [name for name in ("a", "b", "c") if cache.get(name) is not None] == ["c"]
     assert cache.get("c") == {"sub": "c", "exp": later}
     cache.get("c")["sub"] = "changed"
     assert cache.get("c")["sub"] == "c"
-    cache.put("gone", {"sub": "x", "exp": time.time() - 1})
+    assert cache.header("c") == {"alg": "HS256"}
+    cache.put("gone", {"sub": "x", "exp": time.time() - 1}, {"alg": "HS256"})
     assert cache.get("gone") is None
-    cache.put("no-expiry", {"sub": "x"})
+    assert cache.header("gone") is None
+    cache.put("no-expiry", {"sub": "x"}, {"alg": "HS256"})
     assert cache.get("no-expiry") is None
 
 
