@@ -21,10 +21,11 @@ MAX_LOGGED_PATH = 512
 
 def request_id() -> str:
     """This request's id: the client's X-Request-ID when it is a plain token, else a new one."""
-    if "request_id" not in g:
+    chosen = g.get("request_id")
+    if chosen is None:
         sent = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
-    return g.request_id
+        chosen = g.request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    return chosen
 
 
 def _user_id() -> int | None:
@@ -54,19 +55,21 @@ def _record(app: Flask, status: int) -> None:
         return
     g.request_recorded = True
     seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
-    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not one per field
+    rule = current.url_rule
+    route = rule.rule if rule is not None else "unmatched"
     metrics = metrics_of(app)
     if metrics is not None:
-        metrics.observe_request(route, request.method, status, seconds)
+        metrics.observe_request(route, current.method, status, seconds)
     if access_log.isEnabledFor(logging.INFO):
         fields = {
             "request_id": request_id(),
-            "method": loggable(request.method, 16),
-            "path": loggable(request.path, MAX_LOGGED_PATH),
+            "method": loggable(current.method, 16),
+            "path": loggable(current.path, MAX_LOGGED_PATH),
             "status": status,
             "duration_ms": round(seconds * 1000, 1),
             "user_id": _user_id(),
-            "client": request.remote_addr,
+            "client": current.remote_addr,
         }
         # makeRecord and handle, as Logger.info would call them, minus its search of the call
         # stack for the caller's file and line, which the JSON lines never show.

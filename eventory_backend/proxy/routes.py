@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from flask import Response, current_app, request
+from flask import Request, Response, current_app, request
 from flask_jwt_extended import current_user
 from werkzeug.exceptions import UnprocessableEntity
 
@@ -28,25 +28,28 @@ RELAY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 @limits.proxy_per_user
 def relay(path: str):
     """Relay a request to Eventory."""
-    target = _target(path, "/eventory/")
+    current = _current_request()
+    headers = current.headers
+    config = current_app.config
+    target = _target(current, path, "/eventory/")
     auth = services.eventory_auth(
-        login_header=request.headers.get("X-Eventory-Login"),
-        client_token=request.headers.get("X-Eventory-Authorization"),
-        authorization=request.headers.get("Authorization"),
-        public=current_app.config["PROXY_PUBLIC"],
+        login_header=headers.get("X-Eventory-Login"),
+        client_token=headers.get("X-Eventory-Authorization"),
+        authorization=headers.get("Authorization"),
+        public=config["PROXY_PUBLIC"],
     )
     answer = services.relay(
-        request.method,
+        current.method,
         target,
-        query=request.query_string.decode("latin-1"),
-        headers=_forward_headers(),
-        body=_request_body(),
+        query=current.query_string.decode("latin-1"),
+        headers=_forward_headers(current),
+        body=_request_body(current, config["PROXY_MAX_BODY"]),
         auth=auth,
     )
     response = Response(
         started_body(answer),
         status=answer.status_code,
-        headers=response_headers(answer, upstream(), f"{request.script_root}/eventory"),
+        headers=response_headers(answer, upstream(), f"{current.script_root}/eventory"),
         direct_passthrough=True,
     )
     if "content-type" not in answer.headers:
@@ -76,9 +79,10 @@ def _logins_called() -> int:
 @blp.doc(**FANOUT_DOC)
 def fan_out(path: str):
     """Run one GET against every saved login (or the chosen ones) in parallel."""
-    target = _target(path, "/multisite/")
-    query, login_ids = _split_logins_parameter(request.query_string.decode("latin-1"))
-    headers = {name: value for name, value in _forward_headers().items() if name.lower() != "accept-encoding"}
+    current = _current_request()
+    target = _target(current, path, "/multisite/")
+    query, login_ids = _split_logins_parameter(current.query_string.decode("latin-1"))
+    headers = {name: value for name, value in _forward_headers(current).items() if name.lower() != "accept-encoding"}
     results = fanout.fan_out(
         current_user.id,
         target,
@@ -92,32 +96,39 @@ def fan_out(path: str):
     return {"results": results}
 
 
-def _target(path: str, route: str) -> str:
+def _current_request() -> Request:
+    """The request itself, so the relay's many reads of it go through Flask's proxy once."""
+    return request._get_current_object()  # type: ignore[attr-defined]
+
+
+def _target(current: Request, path: str, route: str) -> str:
     """The path to request below the Eventory base, as the client encoded it; 400 if it could leave it."""
-    raw_uri = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
-    return checked_path(path, raw_uri, f"{request.script_root}{route}")
+    environ = current.environ
+    raw_uri = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    return checked_path(path, raw_uri, f"{current.script_root}{route}")
 
 
-def _forward_headers() -> dict[str, str]:
-    headers = request_headers(request.headers.items(), request.headers.get("Connection"))
+def _forward_headers(current: Request) -> dict[str, str]:
+    headers = request_headers(current.headers.items(), current.headers.get("Connection"))
     # The chain a trusted reverse proxy reported, then the address that connected to us.
-    peer = request.environ.get(PEER) or request.remote_addr or ""
-    earlier = request.environ.get(CHAIN)
+    environ = current.environ
+    peer = environ.get(PEER) or current.remote_addr or ""
+    earlier = environ.get(CHAIN)
     headers["X-Forwarded-For"] = f"{earlier}, {peer}" if earlier else peer
-    headers["X-Forwarded-Proto"] = request.scheme
+    headers["X-Forwarded-Proto"] = current.scheme
     return headers
 
 
-def _request_body() -> Body:
+def _request_body(current: Request, max_body: int) -> Body:
     if (
-        request.method in ("GET", "HEAD")
-        and not request.content_length
-        and "chunked" not in request.headers.get("Transfer-Encoding", "").lower()
+        current.method in ("GET", "HEAD")
+        and not current.content_length
+        and "chunked" not in current.headers.get("Transfer-Encoding", "").lower()
     ):
         return Body(None)
-    request.max_content_length = current_app.config["PROXY_MAX_BODY"]
-    length = request.content_length
-    stream = request.stream  # 413 past PROXY_MAX_BODY, checked as the body is read
+    current.max_content_length = max_body
+    length = current.content_length
+    stream = current.stream  # 413 past PROXY_MAX_BODY, checked as the body is read
     if length is not None and length <= REPLAYABLE_BODY:
         return Body(stream.read(), length)
     if length is not None:
