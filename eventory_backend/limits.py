@@ -82,6 +82,8 @@ password_per_user = limiter.limit(setting("RATELIMIT_PASSWORD"), key_func=curren
 logins_write_per_user = limiter.shared_limit(
     setting("RATELIMIT_LOGINS_WRITE"), scope="logins-write", key_func=current_user_or_address
 )
+
+
 @functools.lru_cache(maxsize=32)
 def _parsed(limit: str) -> list[RateLimitItem]:
     return parse_many(limit)
