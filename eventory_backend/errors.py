@@ -121,8 +121,32 @@ def http_error_response(error: HTTPException):
     return error_response(status, detail, headers)
 
 
+# "Busy; the same request will work in a moment", by the driver's own code: a lock waited on past
+# the server's limit, this transaction chosen as a deadlock's victim (the server rolled it back),
+# a write that met a concurrent one, no connection to spare. SQLite says "locked" or "busy".
+# MySQL and MariaDB error numbers: lock wait timeout, deadlock, record changed since it was read
+# (snapshot isolation), too many connections, too many for this user.
+MYSQL_BUSY = frozenset({1205, 1213, 1020, 1040, 1203})
+# PostgreSQL SQLSTATEs: deadlock, lock timeout, serialization failure, too many connections.
+POSTGRES_BUSY = frozenset({"40P01", "55P03", "40001", "53300"})
+# No room to write: MySQL's "disk full" and "the table is full", PostgreSQL's disk_full.
+NO_ROOM = frozenset({1021, 1114, "53100"})
+
+
+def _driver_code(error: SQLAlchemyError) -> int | str | None:
+    """The driver's code for a database error: MySQL's error number (PyMySQL's and mysqlclient's
+    first argument) or PostgreSQL's SQLSTATE (psycopg); None for SQLite and anything else."""
+    original = getattr(error, "orig", None)
+    args = getattr(original, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    sqlstate = getattr(original, "sqlstate", None)
+    return sqlstate if isinstance(sqlstate, str) else None
+
+
 def database_error_response(error: SQLAlchemyError):
-    """Database trouble the client can act on, never a 500: busy, full, or a conflicting write."""
+    """Database trouble the client can act on, never a 500: busy, full, or a conflicting write.
+    A server that went away (MySQL's 2006 and 2013, a killed connection) is unavailable: 503."""
     db.session.rollback()
     message = str(getattr(error, "orig", error)).lower()
     if isinstance(error, IntegrityError):
@@ -131,9 +155,16 @@ def database_error_response(error: SQLAlchemyError):
         return error_response(400, "A value is outside what the database can store.")
     if isinstance(error, StaleDataError):
         return error_response(409, "Someone else changed this at the same moment; load it again and retry.")
-    if isinstance(error, PoolTimeout) or "locked" in message or "busy" in message:
+    code = _driver_code(error)
+    if (
+        isinstance(error, PoolTimeout)
+        or code in MYSQL_BUSY
+        or code in POSTGRES_BUSY
+        or "locked" in message
+        or "busy" in message
+    ):
         return error_response(503, "The database is busy; try again in a moment.", {"Retry-After": "1"})
-    if "disk is full" in message or "no space left" in message or "disk full" in message:
+    if code in NO_ROOM or "disk is full" in message or "no space left" in message or "disk full" in message:
         log.error("database write failed: disk full")
         return error_response(507, "The server has no room left to store this; try again later.")
     if isinstance(error, (OperationalError, DBAPIError)):

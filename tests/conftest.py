@@ -1,4 +1,4 @@
-"""Fixtures: an app on its own SQLite file (or TEST_DATABASE_URL), users, tokens,
+"""Fixtures: an app on its own SQLite file (or TEST_DATABASE_URL: PostgreSQL, MariaDB), users, tokens,
 the fake Eventory, and the app under a real waitress server."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import MetaData, create_engine
 
 from eventory_backend import create_app
 from eventory_backend.extensions import db
@@ -30,11 +30,12 @@ def _no_developer_environment(monkeypatch):
 
 
 def _reset_database(url: str) -> None:
-    """An external test database (PostgreSQL) starts every test empty."""
+    """An external test database (PostgreSQL, MariaDB) starts every test empty."""
     engine = create_engine(url)
     with engine.begin() as connection:
-        for table in reversed(inspect(connection).get_table_names()):
-            connection.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
+        tables = MetaData()
+        tables.reflect(connection)
+        tables.drop_all(connection)  # in the order the foreign keys need
     engine.dispose()
 
 

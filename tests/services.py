@@ -1,9 +1,10 @@
-"""Throwaway PostgreSQL and Redis servers on 127.0.0.1, for the tests and for .ci/run.
+"""Throwaway PostgreSQL, MariaDB and Redis servers on 127.0.0.1, for the tests and for .ci/run.
 
     python -m tests.services postgres -- python -m pytest     # the suite with TEST_DATABASE_URL set
+    python -m tests.services mariadb -- python -m pytest      # the same on MariaDB (Debian's mariadb-server)
 
-PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user.
-Everything lives in a temporary folder and is stopped and removed afterwards.
+PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user; MariaDB's
+as the `mysql` user. Everything lives in a temporary folder and is stopped and removed afterwards.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -44,8 +46,12 @@ def postgres_bin() -> str | None:
     return os.path.dirname(pg_ctl) if pg_ctl else None
 
 
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def _as_postgres(command: list[str]) -> list[str]:
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
+    if _is_root():
         return ["runuser", "-u", "postgres", "--", *command]
     return command
 
@@ -59,7 +65,7 @@ def postgres() -> Iterator[str]:
     folder = tempfile.mkdtemp(prefix="eventory-pg-")
     data = os.path.join(folder, "data")
     port = free_port()
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
+    if _is_root():
         shutil.chown(folder, "postgres", "postgres")
     run = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -90,6 +96,82 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# mariadbd is in /usr/sbin, which a non-root user's PATH often leaves out.
+_SBIN_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
+
+
+@contextlib.contextmanager
+def mariadb() -> Iterator[str]:
+    """A fresh MariaDB server; yields a SQLAlchemy URL (PyMySQL, utf8mb4) of an empty database
+    created with the server's default utf8mb4 collation, which ignores case and accents."""
+    server, install = shutil.which("mariadbd", path=_SBIN_PATH), shutil.which("mariadb-install-db", path=_SBIN_PATH)
+    client = shutil.which("mariadb", path=_SBIN_PATH)
+    if server is None or install is None or client is None:
+        raise RuntimeError("MariaDB is not installed (Debian package mariadb-server)")
+    folder = tempfile.mkdtemp(prefix="eventory-mariadb-")
+    data, socket_path = os.path.join(folder, "data"), os.path.join(folder, "mariadb.sock")
+    port = free_port()
+    # As root the server runs as `mysql` (mariadbd refuses root without --user); otherwise as us.
+    user = ["--user=mysql"] if _is_root() else []
+    if _is_root():
+        shutil.chown(folder, "mysql", "mysql")
+    run = dict(check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        # root@localhost without a password, reachable only through this folder's socket.
+        subprocess.run(
+            [
+                install,
+                "--no-defaults",
+                f"--datadir={data}",
+                *user,
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ],
+            **run,
+        )
+        process = subprocess.Popen(
+            [
+                server,
+                "--no-defaults",
+                f"--datadir={data}",
+                f"--socket={socket_path}",
+                f"--port={port}",
+                "--bind-address=127.0.0.1",
+                "--skip-networking=0",
+                "--skip-name-resolve",
+                *user,
+                f"--log-error={folder}/error.log",
+                f"--pid-file={folder}/mariadb.pid",
+                "--character-set-server=utf8mb4",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--innodb-doublewrite=0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            try:
+                _wait_for_port(port)
+            except RuntimeError:
+                raise RuntimeError(Path(folder, "error.log").read_text(errors="replace")[-2000:]) from None
+            sql = (
+                "CREATE DATABASE eventory CHARACTER SET utf8mb4;"
+                " CREATE USER 'eventory'@'127.0.0.1';"
+                " GRANT ALL ON eventory.* TO 'eventory'@'127.0.0.1';"
+            )
+            subprocess.run([client, "--no-defaults", f"--socket={socket_path}", "-u", "root", "-e", sql], **run)
+            yield f"mysql+pymysql://eventory@127.0.0.1:{port}/eventory?charset=utf8mb4"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def redis() -> Iterator[str]:
     """A Redis server with no persistence; yields its redis:// URL."""
@@ -110,11 +192,14 @@ def redis() -> Iterator[str]:
         process.wait(timeout=10)
 
 
+DATABASES = {"postgres": postgres, "mariadb": mariadb}
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 3 or argv[0] not in {"postgres"} or argv[1] != "--":
+    if len(argv) < 3 or argv[0] not in DATABASES or argv[1] != "--":
         print(__doc__, file=sys.stderr)
         return 2
-    with postgres() as url:
+    with DATABASES[argv[0]]() as url:
         return subprocess.call(argv[2:], env={**os.environ, "TEST_DATABASE_URL": url})
 
 

@@ -1,20 +1,24 @@
 """The database: the schema belongs to the migrations (an empty database is brought up to date and
-matches the models), timestamps are UTC, and trouble answers what the client can act on: 409 for a
-conflicting write, 503 with Retry-After when the database stays locked or cannot be reached; never a
-500 and never a half-written row."""
+matches the models), timestamps are UTC with microseconds and usernames unique ignoring case (and
+nothing else) on SQLite, PostgreSQL and MariaDB alike, and trouble answers what the client can act
+on: 409 for a conflicting write, 503 with Retry-After when the database stays locked, picks a
+deadlock's victim or cannot be reached; never a 500 and never a half-written row. A connection the
+server closed is replaced without a failed request."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
 from contextlib import closing, contextmanager
+from datetime import UTC, datetime, timedelta, timezone
 
 import flask_migrate
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from eventory_backend.auth.models import User
@@ -87,6 +91,29 @@ def test_start_brings_an_empty_database_to_the_models(app):
     } <= tables
 
 
+def _type_shape(type_, dialect) -> tuple[list[str], list[str]]:
+    compiled = type_.compile(dialect=dialect)
+    return re.findall(r"\(([^)]*)\)", compiled), re.findall(r"COLLATE (\w+)", compiled)
+
+
+def test_the_migrated_mysql_columns_are_the_models_to_the_last_argument(app, database_url):
+    """Alembic's comparison passes DATETIME against DATETIME(6) and any collation against none; on
+    MySQL the timestamps' precision and the usernames' collation are checked here."""
+    if not database_url.startswith("mysql"):
+        pytest.skip("MySQL and MariaDB only: fractional seconds and collations in column types")
+    with app.app_context():
+        inspector, dialect = inspect(db.engine), db.engine.dialect
+        for table in db.metadata.sorted_tables:
+            reflected = {column["name"]: column["type"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                declared, found = _type_shape(column.type, dialect), _type_shape(reflected[column.name], dialect)
+                if declared != ([], []) or str(reflected[column.name]).startswith("DATETIME"):
+                    assert found == declared, (table.name, column.name)
+        checked = _type_shape(db.metadata.tables["users"].c.created_at.type, dialect)
+        assert checked == (["6"], [])
+        assert _type_shape(db.metadata.tables["users"].c.username_key.type, dialect) == (["256"], ["utf8mb4_bin"])
+
+
 def test_downgrade_and_upgrade_again(app):
     with app.app_context():
         flask_migrate.downgrade(directory=migrate.directory, revision="base")
@@ -106,16 +133,99 @@ def test_restart_on_an_up_to_date_database_keeps_the_data(make_app):
     assert me.json["username"] == "ada"
 
 
-def test_timestamps_are_utc_whatever_the_database_servers_time_zone(make_app, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("only a database server has a time zone of its own (the PostgreSQL run covers this)")
-    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"connect_args": {"options": "-c TimeZone=Europe/Stockholm"}})
+def on_server(database_url: str, why: str) -> str:
+    """The server's family ("postgresql" or "mysql"); skips on SQLite, saying why."""
+    for family in ("postgresql", "mysql"):
+        if database_url.startswith(family):
+            return family
+    pytest.skip(why)
+
+
+def app_on_server(make_app, database_url: str, why: str, *, postgresql: str, mysql: str):
+    """An app whose every new database connection runs one setting (`postgresql`: `-c` options,
+    `mysql`: a statement), with Ada registered: the app, its test client and Ada's headers."""
+    family = on_server(database_url, why)
+    connect_args = {"options": postgresql} if family == "postgresql" else {"init_command": mysql}
+    app = make_app(SQLALCHEMY_ENGINE_OPTIONS={"connect_args": connect_args})
     client = app.test_client()
-    headers = register_and_login(client, ADA)
+    return app, client, register_and_login(client, ADA)
+
+
+def test_timestamps_are_utc_whatever_the_database_servers_time_zone(make_app, database_url):
+    _app, client, headers = app_on_server(
+        make_app,
+        database_url,
+        "only a database server has a time zone of its own (the PostgreSQL and MariaDB runs cover this)",
+        postgresql="-c TimeZone=Europe/Stockholm",
+        mysql="SET time_zone = '+05:00'",
+    )
     assert client.get("/auth/me", headers=headers).json["created_at"].endswith("+00:00")
     saved = client.post("/logins", json=EVENTORY_LOGIN, headers=headers).json
     listed = client.get("/logins", headers=headers).json[0]
     assert saved["created_at"].endswith("+00:00") and listed["updated_at"].endswith("+00:00")
+    created = datetime.fromisoformat(saved["created_at"])
+    assert abs(datetime.now(UTC) - created) < timedelta(minutes=1)  # the instant itself, not shifted
+
+
+def test_timestamps_keep_their_microseconds_and_come_back_in_utc(app, client, ada, ada_login):
+    stockholm = timezone(timedelta(hours=1))
+    moment = datetime(2026, 12, 3, 10, 11, 12, 345678, tzinfo=stockholm)
+    with app.app_context():
+        db.session.execute(
+            db.update(EventoryLogin).where(EventoryLogin.id == ada_login["id"]).values(updated_at=moment)
+        )
+        db.session.commit()
+        stored = db.session.execute(select(EventoryLogin.updated_at)).scalar_one()
+    assert stored == moment and stored.tzinfo == UTC
+    expected = "2026-12-03T09:11:12.345678+00:00"
+    assert client.get(f"/logins/{ada_login['id']}", headers=ada).json["updated_at"] == expected
+    assert client.get("/logins", headers=ada).json[0]["updated_at"] == expected  # the listing's own query
+
+
+def test_usernames_are_unique_ignoring_case_and_nothing_else(client):
+    """MySQL's default collations also ignore accents: `Ada` is taken by `ada`, `Adà` is not."""
+    for name in ("ada", "Adà", "adá", "ADAA"):
+        response = client.post("/auth/register", json={"username": name, "password": ADA["password"]})
+        assert response.status_code == 201, (name, response.json)
+    for name in ("ADA", "aDÀ", "ADÁ", "adaa"):
+        response = client.post("/auth/register", json={"username": name, "password": ADA["password"]})
+        assert response.status_code == 409, (name, response.json)
+    me = client.get("/auth/me", headers=register_and_login(client, {"username": "adã", "password": ADA["password"]}))
+    assert me.json["username"] == "adã"
+
+
+def test_four_byte_characters_are_stored_as_sent(client, ada):
+    """MySQL's `utf8` holds three bytes a character; the tables are utf8mb4 whatever the server's default."""
+    name = "Ada 🚀 𝒜"
+    assert client.post("/auth/register", json={"username": name, "password": ADA["password"]}).status_code == 201
+    login = client.post("/logins", json={**EVENTORY_LOGIN, "label": "Org 🎪"}, headers=ada).json
+    assert client.get(f"/logins/{login['id']}", headers=ada).json["label"] == "Org 🎪"
+    assert client.post("/auth/login", data={"username": name, "password": ADA["password"]}).status_code == 200
+
+
+def test_tables_are_innodb_and_utf8mb4_whatever_the_databases_defaults(make_app, database_url):
+    if not database_url.startswith("mysql"):
+        pytest.skip("MySQL and MariaDB only: table engines and character sets")
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER DATABASE CHARACTER SET latin1"))
+        app = make_app()  # the migrations create the tables in a latin1 database
+        with engine.connect() as connection:
+            tables = connection.execute(
+                text(
+                    "SELECT TABLE_NAME, ENGINE, TABLE_COLLATION FROM information_schema.TABLES"
+                    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'alembic_version'"
+                )
+            ).all()
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER DATABASE CHARACTER SET utf8mb4"))
+        engine.dispose()
+    assert len(tables) == 5
+    assert all(engine_name == "InnoDB" and collation.startswith("utf8mb4") for _t, engine_name, collation in tables)
+    client = app.test_client()
+    assert client.post("/auth/register", json={"username": "Ada 🚀", "password": ADA["password"]}).status_code == 201
 
 
 # --- a conflicting write -------------------------------------------------------------------------
@@ -267,6 +377,93 @@ def test_a_short_lock_is_waited_out_not_an_error(make_app, sqlite_path):
     assert login_rows(app) == [EVENTORY_LOGIN["label"]]
 
 
+# --- a database server's locks, deadlocks and closed connections --------------------------------
+
+SERVER_LOCKS = "row locks and their time limits are a database server's (SQLite's locks: the tests above)"
+
+
+def assert_busy(response) -> None:
+    assert response.status_code == 503, response.get_json()
+    assert response.json["detail"] == "The database is busy; try again in a moment."
+    assert response.headers["Retry-After"] == "1"
+
+
+def test_a_row_locked_past_the_servers_lock_timeout_is_503_busy(make_app, database_url):
+    _app, client, headers = app_on_server(
+        make_app, database_url, SERVER_LOCKS, postgresql="-c lock_timeout=300", mysql="SET innodb_lock_wait_timeout = 1"
+    )
+    login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=headers).json["id"]
+    other = create_engine(database_url)
+    try:
+        with other.connect() as holder, holder.begin():
+            holder.execute(text("SELECT id FROM eventory_logins WHERE id = :id FOR UPDATE"), {"id": login_id})
+            response = client.put(f"/logins/{login_id}", json={"label": "Renamed"}, headers=headers)
+    finally:
+        other.dispose()
+    assert_busy(response)
+    assert client.get(f"/logins/{login_id}", headers=headers).json["label"] == EVENTORY_LOGIN["label"]
+    assert client.put(f"/logins/{login_id}", json={"label": "Renamed"}, headers=headers).status_code == 200
+
+
+def test_the_victim_of_a_deadlock_is_503_busy_and_the_other_request_succeeds(make_app, database_url):
+    on_server(database_url, SERVER_LOCKS)
+    app = make_app()
+    both_hold_one = threading.Barrier(2, timeout=10)
+
+    @app.post("/test/lock/<int:first>/<int:second>")
+    def lock_one_then_the_other(first, second):
+        for user_id in (first, second):
+            db.session.execute(select(User.id).where(User.id == user_id).with_for_update())
+            if user_id == first:
+                both_hold_one.wait()
+        db.session.commit()
+        return {}
+
+    client = app.test_client()
+    register_and_login(client, ADA)
+    register_and_login(client, BOB)
+    with app.app_context():
+        ada_id, bob_id = db.session.execute(select(User.id).order_by(User.id)).scalars()
+
+    statuses: dict[str, object] = {}
+
+    def call(name, first, second):
+        statuses[name] = app.test_client().post(f"/test/lock/{first}/{second}")
+
+    threads = [
+        threading.Thread(target=call, args=("ada first", ada_id, bob_id)),
+        threading.Thread(target=call, args=("bob first", bob_id, ada_id)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    responses = sorted(statuses.values(), key=lambda response: response.status_code)
+    assert [response.status_code for response in responses] == [200, 503]
+    assert_busy(responses[1])
+
+
+@pytest.mark.parametrize("path", ["/auth/me", "/logins"])
+def test_a_connection_the_server_closed_while_idle_is_replaced_without_a_failed_request(make_app, database_url, path):
+    """MySQL's wait_timeout (PostgreSQL's idle_session_timeout) closes idle pooled connections."""
+    app, client, headers = app_on_server(
+        make_app,
+        database_url,
+        "only a database server closes idle connections",
+        postgresql="-c idle_session_timeout=1000",
+        mysql="SET SESSION wait_timeout = 1",
+    )
+    assert client.get(path, headers=headers).status_code == 200
+    with app.app_context():
+        idle = db.engine.pool.checkedin()
+    assert idle >= 1
+    time.sleep(2.5)  # past the server's limit: every pooled connection is closed by now
+
+    response = client.get(path, headers=headers)
+
+    assert response.status_code == 200, response.get_json()
+
+
 # --- a database that cannot be reached or fails --------------------------------------------------
 
 
@@ -323,6 +520,7 @@ def test_the_upgrade_to_never_reused_ids_keeps_every_row_and_reference(make_app)
             db.session.execute(text(new_login), {"owner": owner, "label": f"Org {number}"})
         db.session.commit()
         before = db.session.execute(text("SELECT id, owner_id, label FROM eventory_logins ORDER BY id")).all()
+        db.session.rollback()  # MySQL's ALTER TABLE waits for every open transaction that read the table
         flask_migrate.upgrade(directory=migrate.directory)
         if db.engine.dialect.name == "sqlite":
             with db.engine.connect() as connection:

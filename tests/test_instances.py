@@ -1,4 +1,5 @@
-"""Two waitress processes sharing one PostgreSQL and one Redis behave as one service."""
+"""Two waitress processes sharing one database server (PostgreSQL, then MariaDB) and one Redis
+behave as one service."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from . import services
 from .helpers import ADA, EVENTORY_LOGIN, start_instance
 
 
-@pytest.fixture(scope="module")
-def shared_services():
+@pytest.fixture(scope="module", params=["postgres", "mariadb"])
+def shared_services(request):
+    database = services.DATABASES[request.param]
     try:
-        with services.postgres() as database_url, services.redis() as redis_url:
+        with database() as database_url, services.redis() as redis_url:
             yield database_url, redis_url
     except RuntimeError as error:
-        pytest.skip(f"two-instance test needs PostgreSQL and Redis on this machine: {error}")
+        pytest.skip(f"two-instance test needs {request.param} and Redis on this machine: {error}")
 
 
 @pytest.fixture

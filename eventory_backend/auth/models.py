@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..database import UTCDateTime, utcnow
+from ..database import UTCDateTime, exact_string, utcnow
 from ..extensions import Model
 
 
@@ -16,8 +16,9 @@ class User(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
-    # The username folded for comparison; its unique index makes `Ann` and `ann` one account.
-    username_key: Mapped[str] = mapped_column(String(256), unique=True)
+    # The username folded for comparison; its unique index makes `Ann` and `ann` one account (and
+    # only those: compared exactly, whatever the database's collation).
+    username_key: Mapped[str] = mapped_column(exact_string(256), unique=True)
     password_hash: Mapped[str] = mapped_column(String(128))
     # Every token carries the generation it was issued in; raising it ends them all
     # (log out everywhere, password change), in every instance and after restarts.
