@@ -169,7 +169,10 @@ class Callgrind(run.Server):
         raise RuntimeError("callgrind wrote no dump")
 
 
-def start_backend(checkout: Path, workdir: Path, eventory_url: str, hash_seed: str) -> Callgrind:
+def start_backend(
+    checkout: Path, workdir: Path, eventory_url: str, hash_seed: str, program: list[str] | None = None
+) -> Callgrind:
+    """The checkout's `python wsgi.py` under callgrind, or `program` (with `{port}` in it) instead."""
     port = run.free_port()
     env = run.backend_env(workdir, eventory_url, port)
     if hash_seed != "random":
@@ -182,7 +185,7 @@ def start_backend(checkout: Path, workdir: Path, eventory_url: str, hash_seed: s
         f"--callgrind-out-file={workdir / 'callgrind.out'}",
         f"--vgdb-prefix={workdir / 'vgdb'}",
         sys.executable,
-        "wsgi.py",
+        *([part.format(port=port) for part in program] if program else ["wsgi.py"]),
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -193,10 +196,12 @@ def start_backend(checkout: Path, workdir: Path, eventory_url: str, hash_seed: s
             stderr=subprocess.STDOUT,
         )
     server = Callgrind(proc, f"http://127.0.0.1:{port}", log, workdir)
+    # Both answer 401 once up: the backend without its token, the floor relaying the fake's.
+    probe = "/eventory/jobs/list" if program else "/auth/me"
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline and server.alive():
         with contextlib.suppress(OSError):
-            if run.call(server.url, "GET", "/auth/me", timeout=CALL_TIMEOUT).status == 401:
+            if run.call(server.url, "GET", probe, timeout=CALL_TIMEOUT).status == 401:
                 return server
         time.sleep(0.5)
     server.stop()
@@ -252,18 +257,28 @@ def watchdog(servers: list[run.Server], seconds: float) -> Iterator[None]:
         timer.cancel()
 
 
+FLOOR_KIND = Kind("floor: GET /eventory/jobs/list through bench/floor_relay.py", "/eventory/jobs/list", "floor")
+FLOOR_PROGRAM = [str(BENCH / "floor_relay.py"), "--eventory", "{eventory}", "--port", "{port}"]
+
+
 def measure(checkout: Path, kind: Kind, requests: int, hash_seed: str, keep: bool) -> float:
-    """Instructions per request of one kind, on a fresh backend of `checkout`."""
+    """Instructions per request of one kind, on a fresh backend of `checkout` (or the floor)."""
     workdir = Path(tempfile.mkdtemp(prefix="eventory-instructions-"))
     servers: list[run.Server] = []
     try:
         with watchdog(servers, MEASURE_SECONDS):
             fake = run.start_fake(max_seconds=MEASURE_SECONDS + 60)
             servers.append(fake)
-            backend = start_backend(checkout, workdir, fake.url, hash_seed)
-            servers.append(backend)
-            setup = run.set_up(backend, fake)
-            headers = headers_for(kind, setup)
+            if kind is FLOOR_KIND:
+                program = [part.replace("{eventory}", fake.url) for part in FLOOR_PROGRAM]
+                backend = start_backend(checkout, workdir, fake.url, hash_seed, program)
+                servers.append(backend)
+                token = run.call_form(fake.url, "/login-json", {"username": "floor@example.com", "password": "x"})
+                headers = {"X-Eventory-Authorization": f"Bearer {token.json()['access_token']}"}
+            else:
+                backend = start_backend(checkout, workdir, fake.url, hash_seed)
+                servers.append(backend)
+                headers = headers_for(kind, run.set_up(backend, fake))
             with connections(backend.url) as conns:
                 send(conns, kind.path, headers, WARM_UP)
                 time.sleep(SETTLE_SECONDS)
@@ -373,11 +388,18 @@ def main() -> int:
                 + (" (the checkout's code changed during the run)" if changed else ""),
                 flush=True,
             )
+    # The stack's floor, once: what each checkout's relay is divided by.
+    floor = measure(BENCH.parent, FLOOR_KIND, args.requests, args.hash_seed, args.keep)
+    print(f"  [{time.monotonic() - started:5.0f}s] {FLOOR_KIND.name}: {floor:,.0f}", flush=True)
     print(
         f"\n{args.requests} requests counted per figure after {WARM_UP} of warm-up, over {CONNECTIONS} keep-alive "
         f"connections; PYTHONHASHSEED={args.hash_seed}; valgrind --tool=callgrind {' '.join(VALGRIND_OPTIONS)}"
     )
     print(table(labels, counts))
+    print(f"\nthe floor (bench/floor_relay.py, the same request with the same Eventory token): {floor:,.0f}")
+    for kind in KINDS[:2]:
+        ratios = ", ".join(f"({number}) {value / floor:.3f}" for number, (value, _) in enumerate(counts[kind.name], 1))
+        print(f"{kind.name} / floor: {ratios}")
     if any(changed for cells in counts.values() for _, changed in cells):
         print("* the checkout's Python files changed while this figure was measured: measure again")
     return 0
