@@ -99,7 +99,8 @@ def fan_out(
 
 def choose_logins(owner_id: int, login_ids: list[int] | None) -> list[FanOutEntry]:
     """An entry per login of the owner, or per chosen login (404 for one the owner cannot see),
-    with its credentials decrypted, or the error it answers when they cannot be."""
+    with its stored credentials (the password checked readable now, decrypted again only to sign
+    in), or the error it answers when the password cannot be read."""
     owned = logins.list_logins(owner_id)
     if login_ids is not None:
         known = {login.id for login in owned}
