@@ -307,12 +307,7 @@ def measure(checkout: Path, kind: Kind, requests: int, hash_seed: str, keep: boo
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    model = run.cpu_model()
     valgrind = subprocess.run(["valgrind", "--version"], capture_output=True, text=True, check=False, timeout=30)
     return (
         f"machine: nproc {len(os.sched_getaffinity(0))}, CPU {model}, Linux {platform.release()}, "

@@ -133,21 +133,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_fake(max_seconds: float) -> Server:
+def start_announcing(
+    name: str, script: Path, arguments: list[str], start_seconds: float, cpus: set[int] | None = None
+) -> Server:
+    """One of the bench's own servers (the fake, the floor): started with --port 0, it prints
+    `PORT <n>` once it listens, within `start_seconds`; with `cpus`, pinned to them."""
     proc = subprocess.Popen(
-        [sys.executable, str(FAKE), "--port", "0", "--max-seconds", str(max_seconds)],
+        [sys.executable, str(script), "--port", "0", *arguments],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )
-    server = Server("fake", proc, "")
+    server = Server(name, proc, "")
     assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 15)
+    ready, _, _ = select.select([proc.stdout], [], [], start_seconds)
     line = proc.stdout.readline() if ready else ""
     if not line.startswith("PORT "):
         server.stop()
-        raise RuntimeError("the fake Eventory did not start")
+        raise RuntimeError(f"the {name} did not start")
     server.url = f"http://127.0.0.1:{int(line.split()[1])}"
     return server
+
+
+def start_fake(max_seconds: float) -> Server:
+    return start_announcing("fake Eventory", FAKE, ["--max-seconds", str(max_seconds)], 15)
 
 
 def backend_env(workdir: Path, eventory_url: str, port: int) -> dict[str, str]:
@@ -207,21 +216,8 @@ def start_backend(
 
 def start_floor(eventory_url: str, cpus: set[int], threads: int) -> Server:
     """bench/floor_relay.py under waitress with the backend's thread count, on the backend's CPUs."""
-    proc = subprocess.Popen(
-        [sys.executable, str(FLOOR), "--eventory", eventory_url, "--port", "0", "--threads", str(threads)],
-        stdout=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: os.sched_setaffinity(0, cpus),
-    )
-    server = Server("floor", proc, "")
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 30)
-    line = proc.stdout.readline() if ready else ""
-    if not line.startswith("PORT "):
-        server.stop()
-        raise RuntimeError("the floor relay did not start")
-    server.url = f"http://127.0.0.1:{int(line.split()[1])}"
-    return server
+    arguments = ["--eventory", eventory_url, "--threads", str(threads)]
+    return start_announcing("floor relay", FLOOR, arguments, 30, cpus)
 
 
 def cpus_of(server: Server) -> set[int]:
@@ -988,17 +984,17 @@ def describe_checkout() -> str:
     return commit + (" + uncommitted changes" if dirty else "")
 
 
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
 def machine() -> str:
     """What the figures were measured on: CPU model, cores, kernel."""
-    model = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
-    return f"{os.cpu_count()} x {model}, Linux {os.uname().release}"
+    return f"{os.cpu_count()} x {cpu_model()}, Linux {os.uname().release}"
 
 
 def main() -> int:
