@@ -1,5 +1,5 @@
 """Fixtures: an app on its own SQLite file (or TEST_DATABASE_URL: PostgreSQL, MariaDB), users, tokens,
-the fake Eventory, and the app under a real waitress server."""
+the fake Eventory, the app under a real waitress server, and a headless browser."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from eventory_backend import create_app
 from eventory_backend.extensions import db
 from eventory_backend.web.server import create_server
 
+from .browser import OUTPUT, start_chromium
 from .fake_eventory import FakeEventory
 from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login, start_instance
 
@@ -213,3 +214,22 @@ def two_instances_on_sqlite(tmp_path, eventory) -> Iterator[tuple[LiveServer, Li
         for process, _url in processes:
             process.terminate()
             process.wait(timeout=15)
+
+
+@pytest.fixture
+def driver(tmp_path, monkeypatch):
+    """Headless Chromium (tests/browser.py); modules that use it carry `browser.needs_chromium`."""
+    # Both paths are given, so Selenium Manager is never asked; SE_OFFLINE would stop it downloading anyway.
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    browser = start_chromium(tmp_path)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def output():
+    """Where the browser tests save their screenshots (git-ignored)."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    return OUTPUT
