@@ -170,6 +170,7 @@ async function busy(root, work) {
   buttons.forEach((button) => (button.disabled = true));
   root.setAttribute("aria-busy", "true");
   root.querySelectorAll("[data-error], [data-done]").forEach((element) => say(element, ""));
+  say($("#notice"), "");
   try {
     await work();
   } finally {
