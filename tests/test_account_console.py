@@ -40,6 +40,8 @@ SECOND_LOGIN = {
     "password": "eventory-pass-2",
     "color": "rgb(0, 128, 0)",
 }
+# Org Two's credentials after the edit: another Eventory user, so its logo can be fetched again.
+EDITED_LOGIN = {"label": "Org Two (warehouse)", "username": "maja@example.com", "password": "renewed-org-two-secret"}
 SCRATCH_LOGIN = {"label": "Scratch", "username": "nobody@example.com", "password": "scratch-secret-99", "color": "#333"}
 
 # The requests that must carry a password, and the body fields that carry it.
@@ -314,6 +316,7 @@ class Console:
 @pytest.fixture
 def console(driver, make_app, serve, fake_eventory):
     fake_eventory.add_user(SECOND_LOGIN["username"], SECOND_LOGIN["password"], "Org Two AB")
+    fake_eventory.add_user(EDITED_LOGIN["username"], EDITED_LOGIN["password"], "Org Two AB")
     live = serve(make_app())
     return Console(driver, live.url, live, recording(driver, live.url))
 
@@ -380,11 +383,11 @@ def test_a_person_registers_keeps_logins_and_ends_sessions_in_the_console(consol
     edit = console.open_part("Org Two", "edit")
     assert edit.find_element(By.NAME, "password").get_attribute("value") == ""
     assert edit.find_element(By.NAME, "username").get_attribute("value") == SECOND_LOGIN["username"]
-    console.fill(edit, label="Org Two (warehouse)", password="renewed-org-two-secret")
+    console.fill(edit, **EDITED_LOGIN)
     console.press("Save", edit)
-    console.wait_text("[data-done]", "Saved: label, password.", "Org Two (warehouse)")
+    console.wait_text("[data-done]", "Saved: label, username, password.", EDITED_LOGIN["label"])
     [save] = recorder.api_calls("PUT", r"/logins/[0-9]+")
-    assert json.loads(save["body"]) == {"label": "Org Two (warehouse)", "password": "renewed-org-two-secret"}
+    assert json.loads(save["body"]) == EDITED_LOGIN  # the colour did not change, so it was not sent
     console.screenshot(output, "logins")
 
     # Change the password: this session goes on with the new pair, the old password no longer works.
@@ -421,9 +424,9 @@ def test_a_person_registers_keeps_logins_and_ends_sessions_in_the_console(consol
         NEW_PASSWORD,
         EVENTORY_LOGIN["password"],
         SECOND_LOGIN["password"],
-        "renewed-org-two-secret",
+        EDITED_LOGIN["password"],
+        SCRATCH_LOGIN["password"],
     ]
-    secrets.append(SCRATCH_LOGIN["password"])
     assert_storage_holds_no_secret(console, secrets)
     carried = recorder.assert_passwords_only_where_they_belong(secrets)
     assert carried == set(secrets)  # each was typed once, into a form that must send it

@@ -479,18 +479,22 @@ async function showLogo(node, login) {
   const key = `${login.logo_url}@${login.updated_at}`;
   let known = logos.get(login.id);
   if (!known || known.key !== key) {
+    let url = null; // a logo is decoration: without one the login is still listed
     try {
-      const blob = await image(login.logo_url);
-      known = logos.get(login.id);
-      if (!known || known.key !== key) {
-        if (known) URL.revokeObjectURL(known.url);
-        known = { key, url: URL.createObjectURL(blob) };
-        logos.set(login.id, known);
-      }
+      url = URL.createObjectURL(await image(login.logo_url));
     } catch {
-      return; // a logo is decoration: without one the login is still listed
+      // not asked again until the login changes
+    }
+    known = logos.get(login.id);
+    if (known?.key === key) {
+      if (url) URL.revokeObjectURL(url); // another drawing of the list fetched it meanwhile
+    } else {
+      if (known?.url) URL.revokeObjectURL(known.url);
+      known = { key, url };
+      logos.set(login.id, known);
     }
   }
+  if (!known.url) return;
   img.addEventListener("error", () => (img.hidden = true), { once: true });
   img.src = known.url;
   img.hidden = false;
@@ -499,7 +503,7 @@ async function showLogo(node, login) {
 function dropLogos(keep) {
   for (const [id, { url }] of logos) {
     if (!keep.has(id)) {
-      URL.revokeObjectURL(url);
+      if (url) URL.revokeObjectURL(url);
       logos.delete(id);
     }
   }
