@@ -573,6 +573,7 @@ document.addEventListener("submit", (event) => {
 // --- audit -------------------------------------------------------------------------------------
 
 let auditNext = null;
+let auditQuery = ""; // the filter the shown pages were read with: More goes on with it
 
 function fillAuditChoices() {
   const select = $("#audit-login");
@@ -584,9 +585,13 @@ function fillAuditChoices() {
 
 async function loadAudit(more) {
   const form = $("#audit-form");
-  const query = new URLSearchParams();
-  if (form.elements.login_id.value) query.set("login_id", form.elements.login_id.value);
-  if (form.elements.limit.value) query.set("limit", form.elements.limit.value);
+  if (!more) {
+    const filter = new URLSearchParams();
+    if (form.elements.login_id.value) filter.set("login_id", form.elements.login_id.value);
+    if (form.elements.limit.value) filter.set("limit", form.elements.limit.value);
+    auditQuery = filter.toString();
+  }
+  const query = new URLSearchParams(auditQuery);
   if (more && auditNext) query.set("cursor", auditNext);
   let page;
   try {
@@ -643,6 +648,7 @@ $("#audit-more").addEventListener("click", (event) => busy(event.target.parentEl
 function resetConsole() {
   logins = [];
   auditNext = null;
+  auditQuery = "";
   $("#login-list").replaceChildren();
   $("#audit-events").replaceChildren();
   $("#audit-table").hidden = true;
