@@ -242,6 +242,7 @@ async function enter() {
   $("#nav").hidden = false;
   $("#signin").hidden = true;
   $("#console").hidden = false;
+  explainDeletion();
   await loadLogins();
   $("#logins-title").focus();
 }
