@@ -108,6 +108,12 @@ def test_registration_closed_offers_no_register_button(make_app):
     assert ">Sign in</button>" in closed_page
 
 
+def test_the_page_states_the_servers_password_length(make_app):
+    page = make_app(PASSWORD_MIN_LENGTH=20).test_client().get("/account").get_data(as_text=True)
+
+    assert "at least 20 characters" in page
+
+
 def test_the_console_is_reached_through_a_path_prefix(client):
     page = client.get("/account", environ_overrides={"SCRIPT_NAME": "/eventory-backend"}).get_data(as_text=True)
 

@@ -21,4 +21,9 @@ blp = Blueprint(
 @blp.get("")
 def console():
     """The account console."""
-    return render_template("account/index.html", registration_open=current_app.config["REGISTRATION_OPEN"])
+    config = current_app.config
+    return render_template(
+        "account/index.html",
+        registration_open=config["REGISTRATION_OPEN"],
+        password_min_length=config["PASSWORD_MIN_LENGTH"],
+    )
