@@ -7,6 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
+
+from .helpers import start_instance
 
 CONSOLE_POLICY = (
     "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
@@ -40,14 +43,14 @@ def test_the_page_has_nothing_inline_and_nothing_from_elsewhere(client):
 
 @pytest.mark.parametrize(
     "asset, mimetype",
-    [("account.js", "text/javascript"), ("account.css", "text/css")],
+    [("account.js", "text/javascript"), ("account.css", "text/css"), ("favicon.svg", "image/svg+xml")],
 )
 def test_the_stylesheet_and_script_are_served_from_the_package(client, asset, mimetype):
     response = client.get(f"/account/static/{asset}")
 
     assert response.status_code == 200
     assert response.mimetype == mimetype
-    assert len(response.data) > 1000
+    assert len(response.data) > 100
     assert response.headers["Content-Security-Policy"] == CONSOLE_POLICY
     response.close()
 
@@ -57,6 +60,10 @@ def test_the_stylesheet_and_script_are_served_from_the_package(client, asset, mi
     [
         "/account/static/missing.js",
         "/account/static/../routes.py",
+        "/account/static/%2e%2e/routes.py",
+        "/account/static/..%2f__init__.py",
+        "/account/static/../templates/account/index.html",
+        "/account/static/account.js.map",
         "/account/static/",
         "/account/index.html",
         "/account/",
@@ -119,3 +126,17 @@ def test_the_console_is_reached_through_a_path_prefix(client):
 
     assert 'data-api="/eventory-backend"' in page
     assert 'src="/eventory-backend/account/static/account.js"' in page
+
+
+def test_the_readmes_first_command_serves_the_console(tmp_path):
+    process, url = start_instance(tmp_path, "readme", {})  # `python wsgi.py` with no setting at all
+    try:
+        page = requests.get(url + "/account", timeout=10)
+        script = requests.get(url + "/account/static/account.js", timeout=10)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+    assert page.status_code == 200 and page.headers["Content-Security-Policy"] == CONSOLE_POLICY
+    assert "Sign in" in page.text
+    assert script.status_code == 200 and script.headers["Content-Type"].startswith("text/javascript")
