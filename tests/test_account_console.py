@@ -42,7 +42,9 @@ SECOND_LOGIN = {
 }
 # Org Two's credentials after the edit: another Eventory user, so its logo can be fetched again.
 EDITED_LOGIN = {"label": "Org Two (warehouse)", "username": "maja@example.com", "password": "renewed-org-two-secret"}
-SCRATCH_LOGIN = {"label": "Scratch", "username": "nobody@example.com", "password": "scratch-secret-99", "color": "#333"}
+SCRATCH_LOGIN = {"label": "Scratch", "username": "sven@example.com", "password": "scratch-secret-99", "color": "#333"}
+# Credentials Eventory refuses (a wrong password for the first user).
+WRONG_LOGIN = {"label": "Wrong password", "username": "anna@example.com", "password": "not-annas-password"}
 
 # The requests that must carry a password, and the body fields that carry it.
 PASSWORD_FORMS = {
@@ -317,6 +319,7 @@ class Console:
 def console(driver, make_app, serve, fake_eventory):
     fake_eventory.add_user(SECOND_LOGIN["username"], SECOND_LOGIN["password"], "Org Two AB")
     fake_eventory.add_user(EDITED_LOGIN["username"], EDITED_LOGIN["password"], "Org Two AB")
+    fake_eventory.add_user(SCRATCH_LOGIN["username"], SCRATCH_LOGIN["password"], "Scratch AB")
     live = serve(make_app())
     return Console(driver, live.url, live, recording(driver, live.url))
 
@@ -667,13 +670,13 @@ def test_check_now_shows_health_in_the_apis_words(console, fake_eventory):
     require_routes(live.app, ISSUE_15_ROUTES, "issue 15")
     console.open()
     console.register(ADA)
-    console.add_login({**SCRATCH_LOGIN, "label": "Wrong password"})
+    console.add_login(WRONG_LOGIN)
     console.press("Check now", "Wrong password")
     console.wait_text(".health", "rejected", "Wrong password")
     console.add_login(EVENTORY_LOGIN)
     console.press("Check now", "Org One")
     console.wait_text(".health", "ok", "Org One")
-    secrets = [ADA["password"], EVENTORY_LOGIN["password"], SCRATCH_LOGIN["password"]]
+    secrets = [ADA["password"], EVENTORY_LOGIN["password"], WRONG_LOGIN["password"]]
     console.recorder.assert_passwords_only_where_they_belong(secrets)
     # The rejected login's logo cannot be fetched (Eventory refuses its credentials): not shown.
     wrong = console.card("Wrong password")
