@@ -310,8 +310,12 @@ class Console:
     def gone(self, label: str) -> None:
         wait(self.driver).until(lambda _driver: label not in self.labels(), f"{label!r} still listed")
 
-    def screenshot(self, output, name: str) -> None:
-        self.driver.execute_script("window.scrollTo(0, 0)")
+    def screenshot(self, output, name: str, section: str | None = None) -> None:
+        """The window, from the top of the page or of `section` (a selector)."""
+        if section is None:
+            self.driver.execute_script("window.scrollTo(0, 0)")
+        else:
+            self.driver.execute_script("document.querySelector(arguments[0]).scrollIntoView()", section)
         self.driver.save_screenshot(str(output / f"account-{name}.png"))
 
 
@@ -579,7 +583,7 @@ def test_the_whole_story_with_health_shares_and_the_audit(console, output, fake_
     actions = read_audit(console)
     assert actions[:3] == ["share.revoke", "share.revoke", "share.grant"], actions
     assert actions.count("login.create") == 2
-    console.screenshot(output, "audit")
+    console.screenshot(output, "audit", "#audit")
     org_two = next(option for option in audit_options(console) if option.startswith("Org Two"))
     only_two = read_audit(console, login=org_two, limit="1")
     assert only_two[0] == "share.revoke" and set(only_two) <= {"login.create", "share.grant", "share.revoke"}
