@@ -17,7 +17,6 @@ from eventory_backend import create_app
 from eventory_backend.extensions import db
 from eventory_backend.web.server import create_server
 
-from .browser import OUTPUT, start_chromium
 from .fake_eventory import FakeEventory
 from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login, start_instance
 
@@ -219,6 +218,8 @@ def two_instances_on_sqlite(tmp_path, eventory) -> Iterator[tuple[LiveServer, Li
 @pytest.fixture
 def driver(tmp_path, monkeypatch):
     """Headless Chromium (tests/browser.py); modules that use it carry `browser.needs_chromium`."""
+    from .browser import start_chromium  # here: the other tests run without selenium installed
+
     # Both paths are given, so Selenium Manager is never asked; SE_OFFLINE would stop it downloading anyway.
     monkeypatch.setenv("SE_OFFLINE", "true")
     browser = start_chromium(tmp_path)
@@ -231,5 +232,7 @@ def driver(tmp_path, monkeypatch):
 @pytest.fixture
 def output():
     """Where the browser tests save their screenshots (git-ignored)."""
+    from .browser import OUTPUT
+
     OUTPUT.mkdir(parents=True, exist_ok=True)
     return OUTPUT
