@@ -415,6 +415,11 @@ def test_a_person_registers_keeps_logins_and_ends_sessions_in_the_console(consol
     console.sign_in(ADA, NEW_PASSWORD)
     assert console.labels() == ["Org One", "Org Two (warehouse)"]
 
+    # A reload keeps the tab signed in (its sessionStorage); nothing else holds the session.
+    driver.refresh()
+    console.wait_signed_in(ADA["username"])
+    wait(driver).until(lambda _driver: console.labels() == ["Org One", "Org Two (warehouse)"])
+
     # Readable at a phone's width: nothing wider than the screen.
     driver.set_window_size(390, 1400)
     assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
