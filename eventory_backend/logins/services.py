@@ -115,14 +115,6 @@ def access(user_id: int, login_id: int) -> Access:
     return Access(login, share.role, share.id)
 
 
-def get_login(owner_id: int, login_id: int) -> EventoryLogin:
-    """The owner's own login; any other is as unknown as a missing one."""
-    login = db.session.get(EventoryLogin, login_id)
-    if login is None or login.owner_id != owner_id:
-        raise LoginNotFound()
-    return login
-
-
 def login_view(user_id: int, login_id: int) -> dict:
     """The login as `user_id` sees it, in LoginSchema's shape (no username for a `use` grantee)."""
     found = visible_logins(user_id, login_id)

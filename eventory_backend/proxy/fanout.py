@@ -1,6 +1,5 @@
 """`/multisite`: one brokered GET for each login the user may use (their own and those shared
-with them), in parallel, each answer in its
-own entry (one login's failure never fails the others)."""
+with them), in parallel, each answer in its own entry (one login's failure never fails the others)."""
 
 from __future__ import annotations
 
@@ -100,9 +99,9 @@ def fan_out(
 
 def choose_logins(user_id: int, login_ids: list[int] | None) -> list[FanOutEntry]:
     """An entry per login the user may use (their own and those shared with them), or per chosen
-    login (404 for one they cannot see),
-    with its stored credentials (the password checked readable now, decrypted again only to sign
-    in), or the error it answers when the password cannot be read."""
+    login (404 for one they cannot see), with its stored credentials (the password checked
+    readable now, decrypted again only to sign in), or the error it answers when the password
+    cannot be read."""
     usable = logins.usable_logins(user_id)
     if login_ids is not None:
         known = {login.id for login in usable}
