@@ -27,6 +27,13 @@ def _int(value: str) -> int:
     return int(value.strip())
 
 
+def _positive(value: str) -> int:
+    number = int(value.strip())
+    if number < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return number
+
+
 def _float(value: str) -> float:
     return float(value.strip())
 
@@ -92,6 +99,7 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "METRICS": ("METRICS", _bool),
     "LOG_LEVEL": ("LOG_LEVEL", _str),
     "AUTO_MIGRATE": ("AUTO_MIGRATE", _bool),
+    "AUDIT_DAYS": ("AUDIT_DAYS", _positive),
 }
 
 
@@ -120,6 +128,7 @@ class Config:
     FANOUT_TIMEOUT = 20.0
     FANOUT_MAX_BYTES = 10 * MIB  # Eventory's answers one /multisite call holds, all logins together
     LOGINS_EXPOSE_PASSWORDS = False
+    AUDIT_DAYS = 90  # audit events older than this are removed
     HOST = "127.0.0.1"
     PORT = 8000
     # Relayed requests mostly wait on Eventory; threads are cheap next to that wait.

@@ -10,7 +10,7 @@ from flask import Flask
 
 from config import Config, from_environ
 
-from . import account, auth, errors, limits, logins, observability, proxy, settings
+from . import account, audit, auth, errors, limits, logins, observability, proxy, settings
 from .auth import guard
 from .auth.cli import users
 from .extensions import api, bcrypt, cors, db, jwt, migrate
@@ -58,7 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         service.init_app(app)
 
     # Blueprints
-    blueprints = [health.blp, auth.blp, logins.blp, proxy.blp]
+    blueprints = [health.blp, auth.blp, logins.blp, proxy.blp, audit.blp]
     if metrics.metrics_of(app) is not None:
         blueprints.append(metrics.blp)
     for blueprint in blueprints:

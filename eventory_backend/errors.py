@@ -12,7 +12,7 @@ from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import HTTPException, default_exceptions
+from werkzeug.exceptions import HTTPException, UnprocessableEntity, default_exceptions
 
 from .extensions import db, jwt, limiter
 
@@ -38,6 +38,14 @@ DEFAULT_DETAILS = {
 }
 
 BEARER = {"WWW-Authenticate": "Bearer"}
+
+
+class FieldInvalid(UnprocessableEntity):
+    """A 422 found by a service rather than a schema, in the same shape: the message, and the field at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.data = {"message": message, "errors": {field: [message]}}
 
 
 def error_response(status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any):

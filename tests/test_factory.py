@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -258,7 +259,7 @@ def test_openapi_document_is_valid_and_complete(app, client):
     for rule in app.url_map.iter_rules():
         if rule.endpoint in {"static", "swagger_ui_static"} or rule.endpoint.startswith(("api-docs", "account.")):
             continue  # pages for people (Swagger UI, the account console), not API operations
-        path = rule.rule.replace("<id:login_id>", "{login_id}").replace("<anypath:path>", "{path}")
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)  # <id:login_id> -> {login_id}
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method) in documented, (path, method)
     login_body = document["paths"]["/auth/login"]["post"]["requestBody"]["content"]

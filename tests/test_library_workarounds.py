@@ -13,12 +13,14 @@ from flask import Flask
 from flask_jwt_extended import decode_token, get_jwt_header, verify_jwt_in_request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from sqlalchemy import select
 
 from eventory_backend.auth.guard import REVOCATION_CHECK
-from eventory_backend.auth.models import RevokedToken
+from eventory_backend.auth.models import RevokedToken, User
 from eventory_backend.extensions import db, limiter
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.listing_without_orm import login_summaries
+from eventory_backend.logins.models import EventoryLogin, LoginShare
 from eventory_backend.logins.schemas import LoginSchema
 from eventory_backend.proxy.unmerged_request import new_session, prepare
 from eventory_backend.web import jwt_decode_cache
@@ -50,15 +52,35 @@ def test_a_request_prepared_alone_is_what_the_session_would_prepare(method, url,
 # --- logins/listing_without_orm.py: GET /logins without the ORM or the schema -------------------
 
 
-def test_the_listing_rows_are_loginschemas_dump(app, client, ada):
+def _as_the_schema_sees_it(login: EventoryLogin, viewer: int) -> dict:
+    """The login as `viewer` reaches it, built from ORM objects, for LoginSchema to dump."""
+    owner = db.session.get(User, login.owner_id)
+    share = db.session.execute(select(LoginShare).filter_by(login_id=login.id, grantee_id=viewer)).scalar_one_or_none()
+    role = "owner" if share is None else share.role
+    return {
+        **{column.key: getattr(login, column.key) for column in EventoryLogin.__table__.columns},
+        "username": None if role == "use" else login.username,
+        "shared": share is not None,
+        "owner": owner.username,
+        "role": role,
+        "share_id": share.id if share is not None else None,
+    }
+
+
+def test_the_listing_rows_are_loginschemas_dump(app, client, ada, bob):
     for number in range(3):
-        client.post("/logins", json={**EVENTORY_LOGIN, "label": f"Org {number}"}, headers=ada)
-    with app.app_context():
-        owned = logins.list_logins(1)
-        logins.set_organisation(1, owned[0].id, "Org One")
-        dumped = LoginSchema(many=True).dump(logins.list_logins(1))
-        assert login_summaries(1) == dumped
-    assert client.get("/logins", headers=ada).json == dumped
+        client.post("/logins", json={**EVENTORY_LOGIN, "label": f"Org {number}", "read_only": number == 2}, headers=ada)
+    client.post("/logins", json=EVENTORY_LOGIN, headers=bob)
+    client.post("/logins/1/shares", json={"username": "bob", "role": "use"}, headers=ada)
+    client.post("/logins/2/shares", json={"username": "bob", "role": "manage"}, headers=ada)
+    for viewer, headers in ((1, ada), (2, bob)):
+        with app.app_context():
+            logins.set_organisation(1, 1, "Org One")
+            usable = logins.usable_logins(viewer)
+            assert len(usable) == 3
+            dumped = LoginSchema(many=True).dump([_as_the_schema_sees_it(login, viewer) for login in usable])
+            assert login_summaries(viewer) == dumped
+        assert client.get("/logins", headers=headers).json == dumped
 
 
 # --- web/jwt_decode_cache.py: verified tokens remembered ----------------------------------------
@@ -141,10 +163,16 @@ def test_driver_queries_read_what_sqlalchemy_reads_in_the_drivers_parameter_styl
             assert _normalised(REVOCATION_CHECK.first(db.engine, params)) == _normalised(
                 _core_row(REVOCATION_CHECK.statement, params)
             ), params
+        db.session.add(LoginShare(login_id=login_id, grantee_id=2, role="use"))
+        db.session.commit()
         stored = logins._STORED_CREDENTIALS
-        for params in ({"login_id": login_id, "owner_id": 1}, {"login_id": login_id, "owner_id": 2}):
-            assert stored.first(db.engine, params) == _core_row(stored.statement, params), params
-        assert logins.stored_credentials(1, login_id)[:3] == (login_id, 1, EVENTORY_LOGIN["username"])
+        for user_id in (1, 2, 99):  # the owner, a grantee, and nobody (no row)
+            params = {"login_id": login_id, "user_id": user_id}
+            assert _normalised(stored.first(db.engine, params)) == _normalised(_core_row(stored.statement, params))
+        for user_id in (1, 2):
+            found = logins.stored_credentials(user_id, login_id)
+            assert (found.login_id, found.owner_id, found.username) == (login_id, 1, EVENTORY_LOGIN["username"])
+            assert found.read_only is False
 
 
 def _normalised(row):

@@ -17,6 +17,7 @@ from eventory_backend.auth.models import User
 from eventory_backend.extensions import db
 from eventory_backend.logins import services
 from eventory_backend.logins.crypto import CredentialError
+from eventory_backend.logins.models import EventoryLogin
 
 from .helpers import (
     ADA,
@@ -128,11 +129,11 @@ def test_password_decrypts_with_the_configured_keys(make_app):
 
     rotated = make_app(CREDENTIALS_KEYS=[new, old])
     with rotated.app_context():
-        assert services.stored_password(services.get_login(1, 1)) == "rotate-me-please"
+        assert services.stored_password(db.session.get(EventoryLogin, 1)) == "rotate-me-please"
     locked_out = make_app(CREDENTIALS_KEYS=[new])
     with locked_out.app_context():
         with pytest.raises(CredentialError) as caught:
-            services.stored_password(services.get_login(1, 1))
+            services.stored_password(db.session.get(EventoryLogin, 1))
         assert "rotate-me-please" not in str(caught.value)
 
 
@@ -148,7 +149,7 @@ def test_generated_credentials_key_is_kept_in_the_instance_folder(make_app, tmp_
     add(client, headers)
     again = make_app()  # a restart reads the same key
     with again.app_context():
-        assert services.stored_password(services.get_login(1, 1)) == EVENTORY_LOGIN["password"]
+        assert services.stored_password(db.session.get(EventoryLogin, 1)) == EVENTORY_LOGIN["password"]
 
 
 def test_deleting_a_user_deletes_their_logins(app, client, ada, database_url):

@@ -6,20 +6,23 @@ from flask_jwt_extended import current_user
 from .. import limits
 from ..auth.guard import login_required
 from ..web.api import Blueprint
-from . import services
+from . import services, shares
 from .listing_without_orm import login_summaries
-from .schemas import LoginCreateSchema, LoginSchema, LoginUpdateSchema
+from .schemas import LoginCreateSchema, LoginSchema, LoginUpdateSchema, ShareCreateSchema, ShareSchema, SharesSchema
 
-blp = Blueprint("logins", __name__, url_prefix="/logins", description="The current user's saved Eventory logins.")
+blp = Blueprint(
+    "logins", __name__, url_prefix="/logins", description="Your saved Eventory logins, and those shared with you."
+)
 
 
 @blp.get("")
 @login_required
 @blp.response(200, LoginSchema(many=True))
 def list_logins():
-    """List your saved Eventory logins (passwords only if the server exposes them)."""
+    """List your saved Eventory logins and those shared with you (passwords of your own only, and
+    only if the server exposes them)."""
     if current_app.config["LOGINS_EXPOSE_PASSWORDS"]:
-        return [services.with_password(login) for login in services.list_logins(current_user.id)]
+        return services.with_passwords(current_user.id)
     # Already in LoginSchema's shape (see listing_without_orm.py): sent as it is, not dumped again.
     return current_app.json.response(login_summaries(current_user.id))
 
@@ -31,15 +34,16 @@ def list_logins():
 @blp.response(201, LoginSchema)
 def create_login(fields):
     """Save an Eventory login; its password is encrypted before it is stored."""
-    return services.add_login(current_user.id, current_app.config["MAX_LOGINS_PER_USER"], **fields)
+    login_id = services.add_login(current_user, current_app.config["MAX_LOGINS_PER_USER"], **fields)
+    return services.login_view(current_user.id, login_id)
 
 
 @blp.get("/<id:login_id>")
 @login_required
 @blp.response(200, LoginSchema)
 def get_login(login_id):
-    """One of your saved Eventory logins."""
-    return services.get_login(current_user.id, login_id)
+    """One of your saved Eventory logins, or one shared with you."""
+    return services.login_view(current_user.id, login_id)
 
 
 @blp.put("/<id:login_id>")
@@ -48,8 +52,9 @@ def get_login(login_id):
 @blp.arguments(LoginUpdateSchema)
 @blp.response(200, LoginSchema)
 def update_login(fields, login_id):
-    """Change any of a saved login's label, username, password or colour."""
-    return services.update_login(current_user.id, login_id, fields)
+    """Change any of a login's label, username, password, colour or read_only (its owner or a manager)."""
+    services.update_login(current_user, login_id, fields)
+    return services.login_view(current_user.id, login_id)
 
 
 @blp.delete("/<id:login_id>")
@@ -57,5 +62,32 @@ def update_login(fields, login_id):
 @limits.logins_write_per_user
 @blp.response(204)
 def delete_login(login_id):
-    """Forget a saved Eventory login."""
-    services.delete_login(current_user.id, login_id)
+    """Forget a saved Eventory login (its owner only); its shares end with it."""
+    services.delete_login(current_user, login_id)
+
+
+@blp.post("/<id:login_id>/shares")
+@login_required
+@limits.logins_write_per_user
+@blp.arguments(ShareCreateSchema)
+@blp.response(201, ShareSchema)
+def share_login(fields, login_id):
+    """Let another account use your login (`use`), or also change it (`manage`); it never sees the password."""
+    return shares.share_login(current_user, login_id, fields["username"], fields["role"])
+
+
+@blp.get("/<id:login_id>/shares")
+@login_required
+@blp.response(200, SharesSchema)
+def list_shares(login_id):
+    """Who a login is shared with (its owner and managers)."""
+    return {"shares": shares.list_shares(current_user, login_id)}
+
+
+@blp.delete("/<id:login_id>/shares/<id:share_id>")
+@login_required
+@limits.logins_write_per_user
+@blp.response(204)
+def revoke_share(login_id, share_id):
+    """End a share: the owner revokes it, or the grantee leaves it. It ends at once, on every instance."""
+    shares.revoke_share(current_user, login_id, share_id)

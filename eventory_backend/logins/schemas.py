@@ -5,7 +5,8 @@ import re
 import marshmallow as ma
 from marshmallow import ValidationError, validates_schema
 
-from ..web.fields import StrictSchema, Text
+from ..web.fields import Flag, StrictSchema, Text
+from .models import OWNER, SHARE_ROLES
 
 DEFAULT_COLOR = "#1976d2"
 
@@ -31,9 +32,26 @@ def _color(**kwargs) -> ma.fields.String:
 class LoginSchema(ma.Schema):
     id = ma.fields.Integer(dump_only=True)
     label = ma.fields.String(dump_only=True)
-    username = ma.fields.String(dump_only=True)
+    username = ma.fields.String(
+        dump_only=True, allow_none=True, metadata={"description": "null for a login shared with you to `use`."}
+    )
     color = ma.fields.String(dump_only=True)
     organisation = ma.fields.String(dump_only=True, allow_none=True)
+    read_only = ma.fields.Boolean(
+        dump_only=True, metadata={"description": "The broker sends only GET and HEAD with it, and opens no session."}
+    )
+    shared = ma.fields.Boolean(
+        dump_only=True, metadata={"description": "true: another account owns it and shares it with you."}
+    )
+    owner = ma.fields.String(dump_only=True, metadata={"description": "The owner's username."})
+    role = ma.fields.String(
+        dump_only=True, metadata={"enum": [OWNER, *SHARE_ROLES], "description": "How you reach it."}
+    )
+    share_id = ma.fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Your share of it (DELETE it to leave); null on your own."},
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
     password = ma.fields.String(
@@ -48,6 +66,7 @@ class LoginCreateSchema(StrictSchema):
     username = Text(required=True, max_length=254)
     password = Text(required=True, load_only=True, max_length=1024)
     color = _color(load_default=DEFAULT_COLOR)
+    read_only = Flag(load_default=False)
 
 
 class LoginUpdateSchema(StrictSchema):
@@ -55,8 +74,30 @@ class LoginUpdateSchema(StrictSchema):
     username = Text(max_length=254)
     password = Text(load_only=True, max_length=1024)
     color = _color()
+    read_only = Flag()
 
     @validates_schema
     def _something_to_change(self, data: dict, **_kwargs) -> None:
         if not data:
-            raise ValidationError("Send at least one of label, username, password, color.")
+            raise ValidationError("Send at least one of label, username, password, color, read_only.")
+
+
+class ShareCreateSchema(StrictSchema):
+    username = Text(required=True, max_length=64, trim=True, metadata={"description": "The account to share with."})
+    role = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(SHARE_ROLES),
+        metadata={"description": "`use`: broker with it; `manage`: also change it (and see its username)."},
+    )
+
+
+class ShareSchema(ma.Schema):
+    id = ma.fields.Integer()
+    login_id = ma.fields.Integer()
+    username = ma.fields.String(metadata={"description": "The grantee."})
+    role = ma.fields.String(metadata={"enum": list(SHARE_ROLES)})
+    created_at = ma.fields.AwareDateTime()
+
+
+class SharesSchema(ma.Schema):
+    shares = ma.fields.List(ma.fields.Nested(ShareSchema))

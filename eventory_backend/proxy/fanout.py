@@ -1,5 +1,5 @@
-"""`/multisite`: one brokered GET for each of the owner's logins, in parallel, each answer in its
-own entry (one login's failure never fails the others)."""
+"""`/multisite`: one brokered GET for each login the user may use (their own and those shared
+with them), in parallel, each answer in its own entry (one login's failure never fails the others)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class FanOutEntry:
 
 
 def fan_out(
-    owner_id: int,
+    user_id: int,
     path: str,
     *,
     query: str,
@@ -82,8 +82,8 @@ def fan_out(
     per_login_timeout: float,
     max_bytes: int,
 ) -> list[FanOutEntry]:
-    """The brokered GET for each of the owner's logins (or the chosen ones), in parallel."""
-    entries = choose_logins(owner_id, login_ids)
+    """The brokered GET for each login the user may use (or the chosen ones), in parallel."""
+    entries = choose_logins(user_id, login_ids)
     release_database()
     run(
         entries,
@@ -97,20 +97,21 @@ def fan_out(
     return entries
 
 
-def choose_logins(owner_id: int, login_ids: list[int] | None) -> list[FanOutEntry]:
-    """An entry per login of the owner, or per chosen login (404 for one the owner cannot see),
-    with its stored credentials (the password checked readable now, decrypted again only to sign
-    in), or the error it answers when the password cannot be read."""
-    owned = logins.list_logins(owner_id)
+def choose_logins(user_id: int, login_ids: list[int] | None) -> list[FanOutEntry]:
+    """An entry per login the user may use (their own and those shared with them), or per chosen
+    login (404 for one they cannot see), with its stored credentials (the password checked
+    readable now, decrypted again only to sign in), or the error it answers when the password
+    cannot be read."""
+    usable = logins.usable_logins(user_id)
     if login_ids is not None:
-        known = {login.id for login in owned}
+        known = {login.id for login in usable}
         for login_id in login_ids:
             if login_id not in known:
                 raise logins.LoginNotFound(login_id)
         chosen = set(login_ids)
-        owned = [login for login in owned if login.id in chosen]
+        usable = [login for login in usable if login.id in chosen]
     entries = []
-    for login in owned:
+    for login in usable:
         entry = FanOutEntry(login.id, login.label, login.organisation, login.color)
         if logins.readable_password(login) is None:
             entry.error = StoredPasswordUnreadable.description

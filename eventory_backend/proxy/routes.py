@@ -4,10 +4,10 @@ from urllib.parse import unquote
 
 from flask import Request, Response, current_app, request
 from flask_jwt_extended import current_user
-from werkzeug.exceptions import UnprocessableEntity
 
 from .. import limits
 from ..auth.guard import identified, login_required
+from ..errors import FieldInvalid
 from ..logins import services as logins
 from ..web.api import Blueprint
 from ..web.converters import parse_id
@@ -33,6 +33,8 @@ def relay(path: str):
     config = current_app.config
     target = _target(current, path, "/eventory/")
     auth = services.eventory_auth(
+        current.method,
+        target,
         login_header=headers.get("X-Eventory-Login"),
         client_token=headers.get("X-Eventory-Authorization"),
         authorization=headers.get("Authorization"),
@@ -62,14 +64,15 @@ def relay(path: str):
 @limits.proxy_per_user
 @blp.response(200, SessionSchema)
 def open_session(login_id: int):
-    """Sign in to Eventory with a stored login and return the Eventory token and organisation."""
-    return services.open_session(current_user.id, login_id)
+    """Sign in to Eventory with a stored login (yours or shared with you, not a read-only one) and
+    return the Eventory token and organisation."""
+    return services.open_session(login_id)
 
 
 def _logins_called() -> int:
     """How many logins this fan-out calls: what it counts against the proxy limit."""
     _query, login_ids = _split_logins_parameter(request.query_string.decode("latin-1"))
-    return logins.count_logins(current_user.id, login_ids)
+    return logins.count_usable(current_user.id, login_ids)
 
 
 @blp.get("/multisite/<anypath:path>")
@@ -78,7 +81,8 @@ def _logins_called() -> int:
 @blp.response(200, FanOutSchema)
 @blp.doc(**FANOUT_DOC)
 def fan_out(path: str):
-    """Run one GET against every saved login (or the chosen ones) in parallel."""
+    """Run one GET against every login you may use (your own and those shared with you), or the
+    chosen ones, in parallel."""
     current = _current_request()
     target = _target(current, path, "/multisite/")
     query, login_ids = _split_logins_parameter(current.query_string.decode("latin-1"))
@@ -146,6 +150,6 @@ def _split_logins_parameter(query: str) -> tuple[str, list[int] | None]:
             continue
         ids = [parse_id(item.strip()) for item in unquote(value).split(",") if item.strip()]
         if not ids or None in ids:
-            raise UnprocessableEntity("logins must be a comma-separated list of login ids.")
+            raise FieldInvalid("logins", "logins must be a comma-separated list of login ids.")
         login_ids = (login_ids or []) + [login_id for login_id in ids if login_id is not None]
     return "&".join(kept), login_ids

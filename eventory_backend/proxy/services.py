@@ -9,7 +9,9 @@ from typing import Any
 
 import requests
 from flask_jwt_extended import current_user
+from werkzeug.exceptions import Forbidden, HTTPException
 
+from ..audit import services as audit
 from ..auth.guard import carries_backend_token, verified_claims
 from ..extensions import db
 from ..logins import services as logins
@@ -17,6 +19,9 @@ from ..web.converters import parse_id
 from .broker import Credentials, TokenCache, token_cache
 from .errors import EventoryUnavailable
 from .upstream import Body, Upstream, upstream
+
+READS = frozenset({"GET", "HEAD"})
+READ_ONLY = "This Eventory login is read-only: the broker sends only GET and HEAD with it."
 
 
 @dataclass(frozen=True)
@@ -29,11 +34,18 @@ class EventoryAuth:
 
 
 def eventory_auth(
-    *, login_header: str | None, client_token: str | None, authorization: str | None, public: bool
+    method: str,
+    path: str,
+    *,
+    login_header: str | None,
+    client_token: str | None,
+    authorization: str | None,
+    public: bool,
 ) -> EventoryAuth:
     """The relay's choice of Eventory credentials, made before anything is sent:
 
-    - `X-Eventory-Login: <id>`: the caller's stored login, decrypted (brokered);
+    - `X-Eventory-Login: <id>`: the caller's stored login, or one shared with them (brokered;
+      only GET and HEAD when it is read-only: 403 otherwise, recorded in the audit);
     - `X-Eventory-Authorization`: the Eventory token the caller holds, forwarded;
     - neither, on a public relay (BACKEND_PROXY_PUBLIC): the client's own `Authorization`,
       unless it is a token this backend signed;
@@ -49,17 +61,22 @@ def eventory_auth(
         login_id = parse_id(login_header.strip())
         if login_id is None:
             raise logins.LoginNotFound()
-        auth = EventoryAuth(credentials=credentials_for(current_user.id, login_id))
+        stored = logins.stored_credentials(current_user.id, login_id)
         release_database()
-        return auth
+        if stored.read_only and method not in READS:
+            audit.record_now(
+                current_user, "relay", login_id=login_id, owner_id=stored.owner_id, method=method, path=path, status=403
+            )
+            raise Forbidden(READ_ONLY)
+        return EventoryAuth(credentials=_credentials(stored))
     return EventoryAuth(authorization=client_token)
 
 
-def credentials_for(owner_id: int, login_id: int) -> Credentials:
-    """The owner's login as stored (its password decrypted only if a sign-in needs it); 404 for
-    another user's or a missing id."""
-    login_id, owner_id, username, sealed = logins.stored_credentials(owner_id, login_id)
-    return Credentials(login_id, owner_id, username, sealed, logins.password_cipher())
+def _credentials(stored: logins.StoredCredentials) -> Credentials:
+    """What the broker signs in with (the password decrypted only if a sign-in needs it)."""
+    return Credentials(
+        stored.login_id, stored.owner_id, stored.username, stored.sealed_password, logins.password_cipher()
+    )
 
 
 def release_database() -> None:
@@ -72,13 +89,34 @@ def release_database() -> None:
 def relay(
     method: str, path: str, *, query: str, headers: dict[str, str], body: Body, auth: EventoryAuth
 ) -> requests.Response:
-    """Send one request to Eventory; brokered when `auth` has credentials (one retry after a 401)."""
+    """Send one request to Eventory; brokered when `auth` has credentials (one retry after a 401).
+    A brokered write (not GET or HEAD) is recorded in the audit with how it ended."""
     up = upstream()
-    if auth.credentials is None:
+    credentials = auth.credentials
+    if credentials is None:
         if auth.authorization is not None:
             headers = {**headers, "Authorization": auth.authorization}
         return up.send(method, path, query=query, headers=headers, body=body)
-    return brokered_send(up, token_cache(), auth.credentials, method, path, query=query, headers=headers, body=body)
+    if method in READS:
+        return brokered_send(up, token_cache(), credentials, method, path, query=query, headers=headers, body=body)
+    status = 500
+    try:
+        response = brokered_send(up, token_cache(), credentials, method, path, query=query, headers=headers, body=body)
+        status = response.status_code
+        return response
+    except HTTPException as error:
+        status = error.code or status
+        raise
+    finally:
+        audit.record_now(
+            current_user,
+            "relay",
+            login_id=credentials.login_id,
+            owner_id=credentials.owner_id,
+            method=method,
+            path=path,
+            status=status,
+        )
 
 
 def brokered_send(
@@ -117,10 +155,22 @@ def brokered_send(
     return response
 
 
-def open_session(owner_id: int, login_id: int) -> dict[str, Any]:
-    """Sign in to Eventory with a stored login; the token and who it belongs to."""
-    credentials = credentials_for(owner_id, login_id)
+def open_session(login_id: int) -> dict[str, Any]:
+    """Sign in to Eventory with a stored login (the caller's own, or shared with them, but never
+    a read-only one: a token in the browser would bypass the rule); the token and who it belongs
+    to. Every session issued, or refused as read-only, is recorded in the audit."""
+    stored = logins.stored_credentials(current_user.id, login_id)
     release_database()
+    if stored.read_only:
+        audit.record_now(current_user, "session", login_id=login_id, owner_id=stored.owner_id, status=403)
+        raise Forbidden("This Eventory login is read-only: no Eventory session is handed out for it.")
+    credentials = _credentials(stored)
+    answer = _signed_in_session(credentials)
+    audit.record_now(current_user, "session", login_id=login_id, owner_id=stored.owner_id, status=200)
+    return answer
+
+
+def _signed_in_session(credentials: Credentials) -> dict[str, Any]:
     up = upstream()
     cache = token_cache()
     token = cache.token(credentials, up)
@@ -132,7 +182,7 @@ def open_session(owner_id: int, login_id: int) -> dict[str, Any]:
             raise EventoryUnavailable("Eventory accepted the login but refused its token; try again shortly.")
     organisation = info.get("organizationName")
     if isinstance(organisation, str):
-        logins.set_organisation(owner_id, login_id, organisation[:255])
+        logins.set_organisation(credentials.owner_id, credentials.login_id, organisation[:255])
     return {
         "access_token": token,
         "token_type": "bearer",

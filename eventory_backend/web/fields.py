@@ -8,6 +8,8 @@ from collections.abc import Callable
 import marshmallow as ma
 from marshmallow import ValidationError
 
+from .converters import parse_id
+
 
 def no_control_characters(value: str) -> None:
     # Cc: control characters (NUL included); Cs: lone surrogates, which no database can store.
@@ -29,6 +31,32 @@ class Text(ma.fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         return text.strip() if self.trim else text
+
+
+class Flag(ma.fields.Boolean):
+    """A JSON true or false, nothing else: not "yes", 1 or "false" (a string that reads as true)."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class Digits(ma.fields.Field):
+    """A whole number in a query string, written in ASCII digits only (int() would also read "١" or
+    "１"), no larger than a database id."""
+
+    default_error_messages = {"invalid": "Not a valid whole number."}
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"type": "integer", "minimum": 0, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> int:
+        number = parse_id(value) if isinstance(value, str) else None
+        if number is None:
+            raise self.make_error("invalid")
+        return number
 
 
 class StrictSchema(ma.Schema):
