@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 
 from ..extensions import db
+from .health import logo_url
 from .models import EventoryLogin
 
 # Built once; read on a connection held only for this query.
@@ -30,6 +31,8 @@ _SUMMARIES = (
         EventoryLogin.organisation,
         EventoryLogin.created_at,
         EventoryLogin.updated_at,
+        EventoryLogin.status,
+        EventoryLogin.checked_at,
     )
     .where(EventoryLogin.owner_id == bindparam("owner_id"))
     .order_by(EventoryLogin.id)
@@ -40,7 +43,16 @@ def login_summaries(owner_id: int) -> list[dict]:
     """The owner's logins as GET /logins shows them, ready for JSON."""
     with db.engine.connect() as connection:
         rows = connection.execute(_SUMMARIES, {"owner_id": owner_id}).mappings().all()
-    return [{**row, "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"])} for row in rows]
+    return [
+        {
+            **row,
+            "created_at": _iso(row["created_at"]),
+            "updated_at": _iso(row["updated_at"]),
+            "checked_at": _iso(row["checked_at"]),
+            "logo_url": logo_url(row["id"]),
+        }
+        for row in rows
+    ]
 
 
 def _iso(moment: datetime | None) -> str | None:

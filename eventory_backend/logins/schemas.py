@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, validates_schema
 
 from ..web.fields import StrictSchema, Text
+from .health import STATUSES, logo_url
 
 DEFAULT_COLOR = "#1976d2"
 
@@ -36,6 +37,13 @@ class LoginSchema(ma.Schema):
     organisation = ma.fields.String(dump_only=True, allow_none=True)
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
+    status = ma.fields.String(
+        dump_only=True,
+        metadata={"enum": list(STATUSES), "description": "How the last sign-in with this login went."},
+    )
+    checked_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    # A login, or with_password's dict of one.
+    logo_url = ma.fields.Function(lambda login: logo_url(ma.utils.get_value(login, "id")), dump_only=True)
     password = ma.fields.String(
         dump_only=True,
         allow_none=True,

@@ -12,6 +12,7 @@ from werkzeug.exceptions import Conflict, NotFound
 from ..auth.services import account_deleting
 from ..driver_queries import DriverQuery
 from ..extensions import db
+from . import health
 from .crypto import CredentialCipher, CredentialError, cipher
 from .models import EventoryLogin
 
@@ -109,6 +110,8 @@ def update_login(owner_id: int, login_id: int, fields: dict) -> EventoryLogin:
         login.password_encrypted = cipher().encrypt(fields.pop("password"))
     if "username" in fields and fields["username"] != login.username:
         login.organisation = None
+    if credentials_changed:
+        health.credentials_changed(login)
     for name, value in fields.items():
         setattr(login, name, value)
     db.session.commit()

@@ -17,6 +17,7 @@ from typing import Any
 import requests
 from werkzeug.exceptions import HTTPException
 
+from ..logins import health
 from ..logins import services as logins
 from .broker import Credentials, TokenCache, token_cache
 from .errors import StoredPasswordUnreadable
@@ -68,6 +69,8 @@ class FanOutEntry:
     data: Any = None
     error: str | None = None
     elapsed_ms: float = 0.0
+    login_status: str = health.UNKNOWN
+    logo_url: str = ""
     credentials: Credentials | None = field(default=None, repr=False)
 
 
@@ -94,6 +97,10 @@ def fan_out(
         per_login_timeout=per_login_timeout,
         budget=ByteBudget(max_bytes),
     )
+    # Read after the calls: a sign-in this fan-out made is already in it.
+    login_statuses = health.statuses(owner_id, [entry.login_id for entry in entries])
+    for entry in entries:
+        entry.login_status = login_statuses.get(entry.login_id, entry.login_status)
     return entries
 
 
@@ -111,7 +118,7 @@ def choose_logins(owner_id: int, login_ids: list[int] | None) -> list[FanOutEntr
         owned = [login for login in owned if login.id in chosen]
     entries = []
     for login in owned:
-        entry = FanOutEntry(login.id, login.label, login.organisation, login.color)
+        entry = FanOutEntry(login.id, login.label, login.organisation, login.color, logo_url=health.logo_url(login.id))
         if logins.readable_password(login) is None:
             entry.error = StoredPasswordUnreadable.description
         else:

@@ -9,6 +9,7 @@ from werkzeug.exceptions import UnprocessableEntity
 from .. import limits
 from ..auth.guard import identified, login_required
 from ..logins import services as logins
+from ..logins.schemas import LoginSchema
 from ..web.api import Blueprint
 from ..web.converters import parse_id
 from ..web.middleware import CHAIN, PEER
@@ -64,6 +65,15 @@ def relay(path: str):
 def open_session(login_id: int):
     """Sign in to Eventory with a stored login and return the Eventory token and organisation."""
     return services.open_session(current_user.id, login_id)
+
+
+@blp.post("/logins/<id:login_id>/check")
+@login_required
+@limits.proxy_per_user
+@blp.response(200, LoginSchema)
+def check_login(login_id: int):
+    """Sign in to Eventory with a stored login now and return the login with its new status."""
+    return services.check_login(current_user.id, login_id)
 
 
 def _logins_called() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from ..auth.guard import SECURITY
+from ..logins.health import STATUSES
 
 
 class SessionSchema(ma.Schema):
@@ -26,6 +27,10 @@ class FanOutResultSchema(ma.Schema):
     data = ma.fields.Raw(allow_none=True, metadata={"description": "Eventory's JSON answer, or null."})
     error = ma.fields.String(allow_none=True)
     elapsed_ms = ma.fields.Float()
+    login_status = ma.fields.String(
+        metadata={"enum": list(STATUSES), "description": "How the last sign-in with this login went."}
+    )
+    logo_url = ma.fields.String(metadata={"description": "The organisation's logo, served by this backend."})
 
 
 class FanOutSchema(ma.Schema):

@@ -9,13 +9,14 @@ from typing import Any
 
 import requests
 from flask_jwt_extended import current_user
+from werkzeug.exceptions import GatewayTimeout
 
 from ..auth.guard import carries_backend_token, verified_claims
 from ..extensions import db
 from ..logins import services as logins
 from ..web.converters import parse_id
 from .broker import Credentials, TokenCache, token_cache
-from .errors import EventoryUnavailable
+from .errors import EventoryRejectedLogin, EventoryUnavailable, EventoryUnavailableForSignIn
 from .upstream import Body, Upstream, upstream
 
 
@@ -140,6 +141,18 @@ def open_session(owner_id: int, login_id: int) -> dict[str, Any]:
         "first_name": info.get("firstName") if isinstance(info.get("firstName"), str) else None,
         "last_name": info.get("lastName") if isinstance(info.get("lastName"), str) else None,
     }
+
+
+def check_login(owner_id: int, login_id: int):
+    """Sign in with a stored login now, even while a rejection is remembered; the login, with
+    the outcome in its status (a refusal or an outage is the answer, not an error)."""
+    credentials = credentials_for(owner_id, login_id)
+    release_database()
+    try:
+        token_cache().check(credentials, upstream())
+    except (EventoryRejectedLogin, EventoryUnavailable, EventoryUnavailableForSignIn, GatewayTimeout):
+        pass  # recorded in the login's status by the token cache
+    return logins.get_login(owner_id, login_id)
 
 
 def _user_info(up: Upstream, token: str) -> dict[str, Any] | None:
