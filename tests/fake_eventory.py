@@ -531,6 +531,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         # Give the client a moment to receive headers + partial body before the RST.
         self.fake._sleep(0.1)
+        self._abort()
+
+    def _abort(self):
+        """Reset the connection (RST), mid-answer."""
         self._aborted = True
         self.close_connection = True
         sock = self.connection
@@ -599,8 +603,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._respond(200, b"", "application/octet-stream", content_length=len(HELD_FIRST) + len(HELD_REST))
         self.wfile.write(HELD_FIRST)
         self.wfile.flush()
-        self.fake._wait_for_release()
-        self.wfile.write(HELD_REST)
+        if self.fake._wait_for_release():
+            self.wfile.write(HELD_REST)
+        else:
+            self._abort()
 
     def _inventory_rentals(self, username, info):
         self._json(200, [])
@@ -683,6 +689,7 @@ class FakeEventory:
         self.outage: int | str | None = None
         self._released = threading.Event()
         self._released.set()
+        self._held_breaks = False
         self.url = None
         self._server = None
         self._thread = None
@@ -757,9 +764,12 @@ class FakeEventory:
 
     def hold(self) -> None:
         """/held answers its first part and waits for `release()`."""
+        self._held_breaks = False
         self._released.clear()
 
-    def release(self) -> None:
+    def release(self, *, broken: bool = False) -> None:
+        """/held goes on: with the rest of its answer, or (`broken`) by resetting the connection."""
+        self._held_breaks = broken
         self._released.set()
 
     def expire_all_tokens(self) -> None:
@@ -813,10 +823,12 @@ class FakeEventory:
                 return None
             return username, dict(info)
 
-    def _wait_for_release(self) -> None:
+    def _wait_for_release(self) -> bool:
+        """Whether /held may finish its answer (False: it breaks off)."""
         while not self._released.wait(0.05):
             if self._stop_event.is_set():
                 raise ConnectionAbortedError("FakeEventory stopping")
+        return not self._held_breaks
 
     def _sleep(self, seconds) -> None:
         if self._stop_event.wait(seconds):

@@ -95,6 +95,10 @@ class TokenCache:
         fields = (login, owner, credentials.username, credentials.sealed_password)
         return hmac.new(self._secret, "\0".join(fields).encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
 
+    def key(self, credentials: Credentials) -> bytes:
+        """What identifies these exact credentials in this process (for other per-login state)."""
+        return self._key(credentials)
+
     def _sign_in_lock(self, key: bytes) -> threading.Lock:
         with self._lock:
             return self._sign_in_locks.setdefault(key, threading.Lock())

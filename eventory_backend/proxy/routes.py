@@ -16,7 +16,7 @@ from ..web.middleware import CHAIN, PEER
 from . import fanout, services
 from .forwarding import checked_path, request_headers, response_headers
 from .schemas import FANOUT_DOC, RELAY_DOC, FanOutSchema, SessionSchema
-from .upstream import CHUNK, REPLAYABLE_BODY, Body, started_body, upstream
+from .upstream import CHUNK, REPLAYABLE_BODY, Body, upstream
 
 blp = Blueprint("proxy", __name__, description="Eventory, relayed and brokered.")
 
@@ -48,12 +48,12 @@ def relay(path: str):
         auth=auth,
     )
     response = Response(
-        started_body(answer),
-        status=answer.status_code,
+        answer.body,
+        status=answer.status,
         headers=response_headers(answer, upstream(), f"{current.script_root}/eventory"),
         direct_passthrough=True,
     )
-    if "content-type" not in answer.headers:
+    if answer.header("Content-Type") is None:
         del response.headers["Content-Type"]
     return response
 

@@ -31,6 +31,12 @@ class FanOutResultSchema(ma.Schema):
         metadata={"enum": list(STATUSES), "description": "How the last sign-in with this login went."}
     )
     logo_url = ma.fields.String(metadata={"description": "The organisation's logo, served by this backend."})
+    stale = ma.fields.Boolean(
+        metadata={
+            "description": "True when Eventory was down and `data` is its last good answer (BACKEND_STALE_IF_ERROR)."
+        }
+    )
+    age_s = ma.fields.Integer(allow_none=True, metadata={"description": "A stale answer's age in seconds, else null."})
 
 
 class FanOutSchema(ma.Schema):

@@ -17,7 +17,8 @@ from ..logins import services as logins
 from ..web.converters import parse_id
 from .broker import Credentials, TokenCache, token_cache
 from .errors import EventoryRejectedLogin, EventoryUnavailable, EventoryUnavailableForSignIn
-from .upstream import Body, Upstream, upstream
+from .shared_reads import shared_reads
+from .upstream import Answer, Body, Upstream, upstream
 
 
 @dataclass(frozen=True)
@@ -70,16 +71,23 @@ def release_database() -> None:
         db.session.close()
 
 
-def relay(
-    method: str, path: str, *, query: str, headers: dict[str, str], body: Body, auth: EventoryAuth
-) -> requests.Response:
-    """Send one request to Eventory; brokered when `auth` has credentials (one retry after a 401)."""
+def relay(method: str, path: str, *, query: str, headers: dict[str, str], body: Body, auth: EventoryAuth) -> Answer:
+    """Send one request to Eventory; brokered when `auth` has credentials (one retry after a 401),
+    a brokered GET shared with identical ones in flight (see shared_reads.py)."""
     up = upstream()
-    if auth.credentials is None:
+    credentials = auth.credentials
+    if credentials is None:
         if auth.authorization is not None:
             headers = {**headers, "Authorization": auth.authorization}
-        return up.send(method, path, query=query, headers=headers, body=body)
-    return brokered_send(up, token_cache(), auth.credentials, method, path, query=query, headers=headers, body=body)
+        return Answer.streamed(up.send(method, path, query=query, headers=headers, body=body))
+    cache = token_cache()
+
+    def send() -> requests.Response:
+        return brokered_send(up, cache, credentials, method, path, query=query, headers=headers, body=body)
+
+    if method == "GET" and body.data is None:
+        return shared_reads().get(send, credentials, path, query=query, headers=headers)
+    return Answer.streamed(send())
 
 
 def brokered_send(
