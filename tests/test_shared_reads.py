@@ -36,6 +36,20 @@ def signed_in(live, ada, eventory) -> dict:
     return _brokered(ada, login_id)
 
 
+def _held(live, headers) -> tuple[requests.Response, bytes]:
+    """GET /held, streamed: the open answer and its first part (a read timeout fails it if nothing streams)."""
+    answer = requests.get(live.url + "/eventory/held", headers=headers, stream=True, timeout=(5, 5))
+    return answer, answer.raw.read(len(HELD_FIRST))
+
+
+@pytest.fixture
+def held(eventory):
+    """The fake answers 300 ms late (so every caller joins) and holds /held after its first part."""
+    eventory.delay = 0.3
+    eventory.hold()
+    return eventory
+
+
 def _in_flight(live) -> int:
     return live.app.extensions["eventory_reads"].in_flight()
 
@@ -71,15 +85,9 @@ def test_ten_identical_large_answers_are_one_call_and_ten_whole_bodies(live, sig
     assert eventory.calls("/big-json") == 1
 
 
-def test_every_waiter_gets_the_first_bytes_before_eventory_sends_the_rest(live, signed_in, eventory):
-    eventory.delay = 0.3
-    eventory.hold()
-
-    def first_part(_number):
-        answer = requests.get(live.url + "/eventory/held", headers=signed_in, stream=True, timeout=(5, 5))
-        return answer, answer.raw.read(len(HELD_FIRST))  # a read timeout fails it if nothing streams
-
-    started = at_once(10, first_part)
+def test_every_waiter_gets_the_first_bytes_before_eventory_sends_the_rest(live, signed_in, held):
+    eventory = held
+    started = at_once(10, lambda _n: _held(live, signed_in))
     assert [part for _answer, part in started] == [HELD_FIRST] * 10
     eventory.release()
     for answer, _part in started:
@@ -88,13 +96,11 @@ def test_every_waiter_gets_the_first_bytes_before_eventory_sends_the_rest(live, 
     assert eventory.calls("/held") == 1
 
 
-def test_the_first_caller_hanging_up_leaves_the_others_their_answer(live, signed_in, eventory):
-    eventory.delay = 0.3
-    eventory.hold()
+def test_the_first_caller_hanging_up_leaves_the_others_their_answer(live, signed_in, held):
+    eventory = held
 
     def call(number):
-        answer = requests.get(live.url + "/eventory/held", headers=signed_in, stream=True, timeout=(5, 5))
-        part = answer.raw.read(len(HELD_FIRST))
+        answer, part = _held(live, signed_in)
         if number in (0, 1):  # hang up mid-answer
             answer.close()
             return part
@@ -110,13 +116,11 @@ def test_the_first_caller_hanging_up_leaves_the_others_their_answer(live, signed
     assert _in_flight(live) == 0
 
 
-def test_everyone_hanging_up_ends_the_call(live, signed_in, eventory):
-    eventory.delay = 0.3
-    eventory.hold()
+def test_everyone_hanging_up_ends_the_call(live, signed_in, held):
+    eventory = held
 
     def hang_up(_number):
-        answer = requests.get(live.url + "/eventory/held", headers=signed_in, stream=True, timeout=(5, 5))
-        part = answer.raw.read(len(HELD_FIRST))
+        answer, part = _held(live, signed_in)
         answer.close()
         return part
 
@@ -127,15 +131,9 @@ def test_everyone_hanging_up_ends_the_call(live, signed_in, eventory):
     assert _in_flight(live) == 0
 
 
-def test_an_answer_that_breaks_off_breaks_off_for_every_waiter(live, signed_in, eventory):
-    eventory.delay = 0.3
-    eventory.hold()
-
-    def call(_number):
-        answer = requests.get(live.url + "/eventory/held", headers=signed_in, stream=True, timeout=(5, 5))
-        return answer, answer.raw.read(len(HELD_FIRST))
-
-    started = at_once(3, call)
+def test_an_answer_that_breaks_off_breaks_off_for_every_waiter(live, signed_in, held):
+    eventory = held
+    started = at_once(3, lambda _n: _held(live, signed_in))
     eventory.release(broken=True)
     for answer, part in started:
         assert part == HELD_FIRST

@@ -34,23 +34,20 @@ def test_while_eventory_is_down_the_last_good_answer_stands_in(live, ada, evento
     assert other.status_code == (502 if outage == "drop" else outage)
 
 
-def test_a_sign_in_eventory_cannot_make_is_answered_from_the_last_good_answer(make_app, serve, eventory):
-    live = serve(make_app(EVENTORY_TOKEN_TTL=0))  # every call signs in
+@pytest.mark.parametrize(
+    "settings, trouble",
+    [({"EVENTORY_TOKEN_TTL": 0}, {"outage": 503}), ({"PROXY_READ_TIMEOUT": 0.5}, {"delay": 1.0})],
+    ids=["sign-in-impossible", "too-slow"],
+)
+def test_a_sign_in_that_cannot_be_made_or_a_slow_answer_gets_the_last_good_one(
+    make_app, serve, eventory, settings, trouble
+):
+    live = serve(make_app(**settings))  # a token TTL of 0: every call signs in
     headers = account(live)
     brokered = _brokered(headers, save_login(live, headers))
     good = live.get("/eventory/jobs/list", headers=brokered)
-    eventory.outage = 503
-    stale = live.get("/eventory/jobs/list", headers=brokered)
-    assert (stale.status_code, stale.headers.get("X-Eventory-Stale"), stale.content) == (200, "true", good.content)
-    assert eventory.calls("/jobs/list") == 1 and eventory.calls("/login-json") == 2
-
-
-def test_a_slow_eventory_is_answered_from_the_last_good_answer(make_app, serve, eventory):
-    live = serve(make_app(PROXY_READ_TIMEOUT=0.5))
-    headers = account(live)
-    brokered = _brokered(headers, save_login(live, headers))
-    good = live.get("/eventory/jobs/list", headers=brokered)
-    eventory.delay = 1.0
+    for name, value in trouble.items():
+        setattr(eventory, name, value)
     stale = live.get("/eventory/jobs/list", headers=brokered)
     assert (stale.status_code, stale.headers.get("X-Eventory-Stale"), stale.content) == (200, "true", good.content)
 
