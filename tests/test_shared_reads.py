@@ -196,3 +196,25 @@ def test_a_gzip_answer_is_relayed_as_sent_and_read_by_the_fan_out(live, ada, sig
     assert relayed.raw.read(decode_content=False) == GZIP_BODY
     fanned = live.get("/multisite/gzip", headers=ada).json()["results"][0]
     assert fanned["error"] is None and fanned["data"] == json.loads(GZIP_PLAIN)
+
+
+def test_a_waiter_that_does_not_read_holds_the_others_back_not_the_servers_memory(live, signed_in, eventory):
+    reads = live.app.extensions["eventory_reads"]
+    reads.ahead = 256 * 1024  # instead of 16 MiB, so waitress's own buffers do not hide it
+    size = 64 * MIB
+    eventory.delay = 0.3
+
+    def start(_number):
+        answer = requests.get(live.url + f"/eventory/big-json?size={size}", headers=signed_in, stream=True, timeout=5)
+        return answer, answer.raw.read(1024)
+
+    (fast, _), (stalled, _) = at_once(2, start)
+    read = 0
+    with pytest.raises(urllib3.exceptions.ReadTimeoutError):  # held back by the one that stopped reading
+        while chunk := fast.raw.read(MIB):
+            read += len(chunk)
+    # What the stalled one's waitress buffers took, and no more: not the whole answer.
+    assert read < size // 2, read
+    stalled.close()
+    fast.close()
+    assert eventory.calls("/big-json") == 1

@@ -11,7 +11,9 @@ The first caller (the leader) sends the request; the others wait for its status 
 then every waiter reads the same body chunks as Eventory sends them. Whichever waiter needs the
 next chunk first reads it from Eventory, so the read goes on while anyone still wants it, whoever
 hung up; chunks every waiter has passed are let go (a slow waiter holds only what it has not
-read). Late callers join only while the body's first chunk is still held; after that, or once
+read, and at most AHEAD bytes of it: past that the faster ones wait for it, as they would for a
+client that reads slowly; a client that stops reading is let go after BACKEND_PROXY_SEND_TIMEOUT
+like any other). Late callers join only while the body's first chunk is still held; after that, or once
 the answer is complete, an identical GET is a new call.
 """
 
@@ -39,6 +41,8 @@ _REPRESENTATION = (("accept", ""), ("accept-encoding", "identity"), ("accept-lan
 _OWN_ANSWER = frozenset({"range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
 # Eventory could not be asked, did not answer in time, or could not sign in: a stale answer may stand in.
 _DOWN = (EventoryUnavailable, EventoryUnavailableForSignIn, GatewayTimeout)
+# The most one call holds for its slowest waiter: what waitress itself holds for one slow client.
+AHEAD = 16 * 1024 * 1024
 
 
 class Flight:
@@ -55,6 +59,7 @@ class Flight:
         self.headers: list[tuple[str, str]] = []
         self.chunks: list[bytes] = []  # chunk number `base + i` is chunks[i]
         self.base = 0
+        self.held = 0  # bytes in `chunks`
         self.reading = False  # a waiter is reading the next chunk from Eventory
         self.done = False
         self.broken = False
@@ -108,7 +113,7 @@ class Flight:
                         raise EventoryBrokenBody("Eventory's answer broke off.")
                     if self.done:
                         return b""
-                    if not self.reading:
+                    if not self.reading and self.held < self.reads.ahead:
                         self.reading = True
                         break
                     self.cond.wait()
@@ -131,6 +136,7 @@ class Flight:
                 finished = self.kept if not broken else None
             else:
                 self.chunks.append(chunk)
+                self.held += len(chunk)
                 self._keep(chunk)
             self.cond.notify_all()
         if self.done:
@@ -151,6 +157,9 @@ class Flight:
         lowest = min((waiter.position for waiter in self.waiters), default=self.base + len(self.chunks))
         if lowest > self.base:
             self.reads.forget(self)
+            if self.held >= self.reads.ahead:
+                self.cond.notify_all()  # a faster waiter may read on
+            self.held -= sum(map(len, self.chunks[: lowest - self.base]))
             del self.chunks[: lowest - self.base]
             self.base = lowest
 
@@ -163,7 +172,7 @@ class Flight:
                 self.done = close = True
                 self.reads.forget(self)
                 self.cond.notify_all()
-            elif self.chunks and reader.position > self.base:
+            elif self.chunks:
                 self._let_go()
         if close and self.response is not None:
             self.response.close()
@@ -216,6 +225,7 @@ class SharedReads:
 
     def __init__(self, upstream: Upstream, tokens: TokenCache, stale: StaleAnswers):
         self.upstream, self.tokens, self.stale = upstream, tokens, stale
+        self.ahead = AHEAD
         self.lock = threading.Lock()
         self._flights: dict[Hashable, Flight] = {}
 
