@@ -20,6 +20,7 @@ the answer is complete, an identical GET is a new call.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -33,6 +34,8 @@ from .broker import Credentials, TokenCache
 from .errors import EventoryBrokenBody, EventoryUnavailable, EventoryUnavailableForSignIn
 from .stale import StaleAnswers
 from .upstream import Answer, Upstream, broke_before_it_began, read_chunk
+
+log = logging.getLogger("eventory_backend.proxy")
 
 # What a waiter's own answer depends on besides the path and query, and what not sending it means
 # (no Accept-Encoding goes out as identity: the fan-out's and a relayed identity GET's are one).
@@ -126,6 +129,9 @@ class Flight:
         try:
             chunk = read_chunk(self.response, self.reads.upstream.metrics)
         except EventoryBrokenBody:
+            broken = True
+        except Exception as error:  # noqa: BLE001 - the other waiters must never wait for a read that died
+            log.warning("eventory body unreadable error=%s", type(error).__name__)
             broken = True
         finished: list[bytes] | None = None
         with self.cond:
