@@ -133,3 +133,16 @@ def test_the_cache_forgets_a_login_and_turned_off_keeps_nothing():
     off = StaleAnswers(max_age=0, max_bytes=1000)
     off.keep("one", 1, [], [b"1"])
     assert off.size() == 0 and off.answer("one") is None
+
+
+def test_deleting_a_login_drops_its_kept_answers_and_only_its(live, ada, eventory):
+    first, second = save_login(live, ada), save_login(live, ada, label="Second")
+    for login_id in (first, second):
+        assert live.get("/eventory/jobs/list", headers=_brokered(ada, login_id)).status_code == 200
+    stale = live.app.extensions["eventory_reads"].stale
+    both = stale.size()
+    assert both > 0
+    assert live.request("DELETE", f"/logins/{first}", headers=ada).status_code == 204
+    assert stale.size() == both // 2  # the same answer, kept once for each login
+    eventory.outage = 503
+    assert live.get("/eventory/jobs/list", headers=_brokered(ada, second)).headers["X-Eventory-Stale"] == "true"
