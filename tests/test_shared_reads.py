@@ -15,6 +15,9 @@ from .fake_eventory import GZIP_BODY, GZIP_PLAIN, HELD_FIRST, HELD_REST
 from .helpers import at_once, save_login
 
 MIB = 1024 * 1024
+# How late the fake answers, so that callers released together all arrive while the first waits
+# (a loaded CI machine may take a few hundred ms to get ten requests through the guard).
+JOIN_WINDOW = 1.0
 
 
 def _brokered(headers: dict, login_id: int) -> dict:
@@ -44,8 +47,8 @@ def _held(live, headers) -> tuple[requests.Response, bytes]:
 
 @pytest.fixture
 def held(eventory):
-    """The fake answers 300 ms late (so every caller joins) and holds /held after its first part."""
-    eventory.delay = 0.3
+    """The fake answers JOIN_WINDOW late (so every caller joins) and holds /held after its first part."""
+    eventory.delay = JOIN_WINDOW
     eventory.hold()
     return eventory
 
@@ -55,7 +58,7 @@ def _in_flight(live) -> int:
 
 
 def test_ten_identical_concurrent_gets_reach_eventory_once(live, signed_in, eventory):
-    eventory.delay = 0.3
+    eventory.delay = JOIN_WINDOW
     answers = at_once(10, lambda _n: live.get("/eventory/jobs/list?page=1", headers=signed_in))
     assert [answer.status_code for answer in answers] == [200] * 10
     assert len({answer.content for answer in answers}) == 1 and answers[0].json()[0]["organisation"] == "Org One"
@@ -69,7 +72,7 @@ def test_ten_identical_concurrent_gets_reach_eventory_once(live, signed_in, even
 
 def test_ten_identical_large_answers_are_one_call_and_ten_whole_bodies(live, signed_in, eventory):
     size = 6 * MIB
-    eventory.delay = 0.3
+    eventory.delay = JOIN_WINDOW
 
     def fetch(_number):
         with live.get(f"/eventory/big-json?size={size}", headers=signed_in, stream=True) as answer:
@@ -152,7 +155,7 @@ def test_different_logins_never_share(live, ada, eventory):
     for login_id in (first, second):
         live.post(f"/logins/{login_id}/check", headers=ada)
     eventory.reset()
-    eventory.delay = 0.3
+    eventory.delay = JOIN_WINDOW
     answers = at_once(6, lambda n: live.get("/eventory/jobs/list", headers=_brokered(ada, (first, second)[n % 2])))
     assert [answer.status_code for answer in answers] == [200] * 6
     assert eventory.calls("/jobs/list") == 2
@@ -166,14 +169,14 @@ def test_different_logins_never_share(live, ada, eventory):
     ids=["head", "conditional", "range"],
 )
 def test_heads_conditional_and_range_gets_are_sent_each_on_its_own(live, signed_in, eventory, method, extra):
-    eventory.delay = 0.3
+    eventory.delay = JOIN_WINDOW
     answers = at_once(3, lambda _n: live.request(method, "/eventory/jobs/list", headers={**signed_in, **extra}))
     assert [answer.status_code for answer in answers] == [200] * 3
     assert eventory.calls("/jobs/list") == 3
 
 
 def test_a_relayed_get_and_a_fan_out_share_one_call(live, ada, signed_in, eventory):
-    eventory.delay = 0.3
+    eventory.delay = JOIN_WINDOW
     login_id = signed_in["X-Eventory-Login"]
     identity = {"Accept-Encoding": "identity", "Accept": "application/json"}
 
@@ -202,7 +205,7 @@ def test_a_waiter_that_does_not_read_holds_the_others_back_not_the_servers_memor
     reads = live.app.extensions["eventory_reads"]
     reads.ahead = 256 * 1024  # instead of 16 MiB, so waitress's own buffers do not hide it
     size = 64 * MIB
-    eventory.delay = 0.3
+    eventory.delay = JOIN_WINDOW
 
     def start(_number):
         answer = requests.get(live.url + f"/eventory/big-json?size={size}", headers=signed_in, stream=True, timeout=5)
