@@ -50,11 +50,14 @@ AHEAD = 16 * 1024 * 1024
 
 class Flight:
     """One call to Eventory and the waiters reading its answer. Its state is guarded by the
-    registry's lock (`cond` is built on it), so joining and letting go of the first chunk never race."""
+    registry's one lock, so joining and letting go of the first chunk never race; waiters sleep on
+    the registry's one condition, woken only when some waiter of this call sleeps (the usual call,
+    with one waiter, never pays for a wake-up)."""
 
     def __init__(self, reads: SharedReads, key: Hashable, login_id: int):
         self.reads, self.key, self.login_id = reads, key, login_id
-        self.cond = threading.Condition(reads.lock)
+        self.lock, self.cond = reads.lock, reads.cond
+        self.sleepers = 0  # waiters of this call asleep on `cond`
         self.ready = False
         self.error: BaseException | None = None
         self.response: requests.Response | None = None
@@ -75,23 +78,23 @@ class Flight:
         try:
             response = send()
         except BaseException as error:
-            with self.cond:
+            with self.lock:
                 self.error, self.ready, self.done = error, True, True
                 self.reads.forget(self)
-                self.cond.notify_all()
+                self._wake()
             raise
-        with self.cond:
+        with self.lock:
             self.response, self.status = response, response.status_code
             self.headers = list(response.raw.headers.items())
             self.kept = [] if response.status_code == 200 and self.reads.stale.enabled else None
             self.ready = True
-            self.cond.notify_all()
+            self._wake()
 
     def answer(self, reader: Reader) -> Answer:
         """The status and headers for `reader`, once the leader has them (its error, if it failed)."""
-        with self.cond:
+        with self.lock:
             while not self.ready:
-                self.cond.wait()
+                self._sleep()
             error = self.error
         if error is not None:
             reader.close()
@@ -103,7 +106,7 @@ class Flight:
     def next_chunk(self, reader: Reader) -> bytes:
         """The reader's next chunk, read from Eventory if nobody has yet; b"" at the end."""
         while True:
-            with self.cond:
+            with self.lock:
                 while True:
                     index = reader.position - self.base
                     if index < len(self.chunks):
@@ -119,7 +122,7 @@ class Flight:
                     if not self.reading and self.held < self.reads.ahead:
                         self.reading = True
                         break
-                    self.cond.wait()
+                    self._sleep()
             self._read_one()
 
     def _read_one(self) -> None:
@@ -134,7 +137,7 @@ class Flight:
             log.warning("eventory body unreadable error=%s", type(error).__name__)
             broken = True
         finished: list[bytes] | None = None
-        with self.cond:
+        with self.lock:
             self.reading = False
             if broken or not chunk:
                 self.done, self.broken = True, broken
@@ -144,11 +147,22 @@ class Flight:
                 self.chunks.append(chunk)
                 self.held += len(chunk)
                 self._keep(chunk)
-            self.cond.notify_all()
+            self._wake()
         if self.done:
             self.response.close()
             if finished is not None:
                 self.reads.stale.keep(self.key, self.login_id, self.headers, finished)
+
+    def _sleep(self) -> None:
+        self.sleepers += 1
+        try:
+            self.cond.wait()
+        finally:
+            self.sleepers -= 1
+
+    def _wake(self) -> None:
+        if self.sleepers:
+            self.cond.notify_all()
 
     def _keep(self, chunk: bytes) -> None:
         if self.kept is not None:
@@ -164,20 +178,20 @@ class Flight:
         if lowest > self.base:
             self.reads.forget(self)
             if self.held >= self.reads.ahead:
-                self.cond.notify_all()  # a faster waiter may read on
+                self._wake()  # a faster waiter may read on
             self.held -= sum(map(len, self.chunks[: lowest - self.base]))
             del self.chunks[: lowest - self.base]
             self.base = lowest
 
     def leave(self, reader: Reader) -> None:
         close = False
-        with self.cond:
+        with self.lock:
             self.waiters.discard(reader)
             if not self.waiters and not self.done:
                 # Everyone hung up before the end: nobody reads the rest.
                 self.done = close = True
                 self.reads.forget(self)
-                self.cond.notify_all()
+                self._wake()
             elif self.chunks:
                 self._let_go()
         if close and self.response is not None:
@@ -233,6 +247,7 @@ class SharedReads:
         self.upstream, self.tokens, self.stale = upstream, tokens, stale
         self.ahead = AHEAD
         self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
         self._flights: dict[Hashable, Flight] = {}
 
     def get(
