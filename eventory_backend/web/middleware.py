@@ -84,8 +84,9 @@ NO_STORE_PREFIXES = ("/auth", "/logins")
 
 
 def security_headers(response: Response) -> Response:
-    """Answers about accounts and credentials are never cached; no response is content-sniffed."""
+    """Answers about accounts and credentials are never cached (a route that says how its own
+    answer may be, a login's logo, is believed); no response is content-sniffed."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.path.startswith(NO_STORE_PREFIXES):
-        response.headers["Cache-Control"] = "no-store"
+        response.headers.setdefault("Cache-Control", "no-store")
     return response
