@@ -80,6 +80,8 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "FANOUT_CONCURRENCY": ("FANOUT_CONCURRENCY", _int),
     "FANOUT_TIMEOUT": ("FANOUT_TIMEOUT", _float),
     "FANOUT_MAX_BYTES": ("FANOUT_MAX_BYTES", _int),
+    "STALE_IF_ERROR": ("STALE_IF_ERROR", _int),
+    "STALE_CACHE_BYTES": ("STALE_CACHE_BYTES", _int),
     "LOGINS_EXPOSE_PASSWORDS": ("LOGINS_EXPOSE_PASSWORDS", _bool),
     "HOST": ("HOST", _str),
     "PORT": ("PORT", _int),
@@ -127,6 +129,10 @@ class Config:
     FANOUT_CONCURRENCY = 16
     FANOUT_TIMEOUT = 20.0
     FANOUT_MAX_BYTES = 10 * MIB  # Eventory's answers one /multisite call holds, all logins together
+    # Seconds a brokered GET's last 200 may stand in while Eventory is down (0: never); kept in
+    # memory, this many bytes at most per process.
+    STALE_IF_ERROR = 300
+    STALE_CACHE_BYTES = 32 * MIB
     LOGINS_EXPOSE_PASSWORDS = False
     AUDIT_DAYS = 90  # audit events older than this are removed
     HOST = "127.0.0.1"

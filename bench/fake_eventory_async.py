@@ -13,6 +13,7 @@ query string as sent, so the same knob works through `/eventory/...` and `/multi
     GET  /big-json?size=N   a JSON array of exactly N bytes (N >= 2): 8-character strings, the last
                             one padded to fit; deterministic, streamed in chunks of at most 64 KiB,
                             with Content-Length (see `big_json_chunks`)
+    GET  /calls?path=P      {"calls": n}: how many requests for path P it has received (no token)
 
 All but /login-json want `Authorization: Bearer <token from login-json>` (401 otherwise), so a
 relayed call does the same work as a real one. Run it as a script: it prints `PORT <n>` once
@@ -27,6 +28,7 @@ import hashlib
 import json
 import signal
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from urllib.parse import parse_qs
 
@@ -160,6 +162,7 @@ class FakeEventory(asyncio.Protocol):
     later pipelined requests wait in the buffer."""
 
     users: dict[str, str] = {}  # token -> username, shared by all connections
+    calls: Counter[str] = Counter()  # requests received per path, shared by all connections
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -242,6 +245,7 @@ class FakeEventory(asyncio.Protocol):
 
     # --- routes -----------------------------------------------------------------------------
     def dispatch(self, request: Request) -> None:
+        self.calls[request.path] += 1
         params = parse_qs(request.query) if request.query else {}
         delay = min(int(params.get("delay_ms", ["0"])[0] or 0), MAX_DELAY_MS)
         route = STREAMED.get(request.path)
@@ -258,6 +262,9 @@ class FakeEventory(asyncio.Protocol):
             self.send(answer, request.close)
 
     def answer(self, request: Request) -> bytes:
+        if request.path == "/calls":
+            path = parse_qs(request.query).get("path", [""])[0]
+            return json_response(200, json.dumps({"calls": self.calls[path]}).encode())
         if request.path == "/login-json":
             if request.method != "POST":
                 return json_response(405, b'{"detail":"Method Not Allowed"}')

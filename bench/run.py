@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -65,6 +66,11 @@ ADDED_P50_FLOOR_RATIO = 1.3  # p50 added at c1 / the floor's added p50
 RSS_GROWTH_MB = 32
 RSS_DRIFT_MB = 8
 FANOUT_MS = 350
+# Issue 15: ten identical brokered GETs at once, Eventory 200 ms late, are one upstream call and are
+# all answered in about one upstream time.
+SHARED_CALLERS = 10
+SHARED_DELAY_MS = 200
+SHARED_RATIO = 1.5  # the last of the ten answered / one direct call's time
 READ_CPU_FLOOR_RATIO = RELAY_CPU_FLOOR_RATIO  # a read may cost what a relayed request may
 # Issue 11, point 5: one /multisite call has a bounded memory cost. Ten answers of 9 MiB each (each
 # under the 10 MiB one login's answer may have) must grow the server by a few hundred MiB at most.
@@ -786,6 +792,69 @@ def fan_out(report: Report, backend: Server, fake: Server, s: Setup, calls: int)
         print(f"          fan-out problem: {problem}")
 
 
+def upstream_calls(fake: Server, path: str) -> int:
+    return expect(call(fake.url, "GET", f"/calls?path={path}"), 200, "the fake's call count").json()["calls"]
+
+
+def at_once(count: int, request: Callable[[], Reply]) -> tuple[float, list[Reply | None]]:
+    """`request()` from `count` threads released together: ms until the last answered, and the replies."""
+    barrier = threading.Barrier(count + 1)
+    replies: list[Reply | None] = [None] * count
+
+    def one(index: int) -> None:
+        barrier.wait()
+        replies[index] = request()
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return (time.perf_counter() - started) * 1000, replies
+
+
+def shared_reads(report: Report, backend: Server, fake: Server, s: Setup, rounds: int = 3) -> None:
+    report.step(
+        f"shared reads: {SHARED_CALLERS} identical brokered GETs at once, Eventory answering {SHARED_DELAY_MS} ms late"
+    )
+    brokered = {**s.backend_auth, "X-Eventory-Login": str(s.login_ids[0])}
+    expect(call(backend.url, "GET", "/eventory/user-info", headers=brokered), 200, "sign the login in")
+    token = fake_tokens(fake, s)[0]
+    worst_ratio, problems = 0.0, []
+    for number in range(rounds):
+        path = f"/jobs/list?delay_ms={SHARED_DELAY_MS}&round={number}"
+        started = time.perf_counter()
+        expect(call(fake.url, "GET", path, headers={"Authorization": f"Bearer {token}"}), 200, "direct call")
+        upstream_ms = (time.perf_counter() - started) * 1000
+        before = upstream_calls(fake, "/jobs/list")
+        request = functools.partial(call, backend.url, "GET", f"/eventory{path}", headers=brokered)
+        all_ms, replies = at_once(SHARED_CALLERS, request)
+        calls = upstream_calls(fake, "/jobs/list") - before
+        answers = {(reply.status, reply.body) for reply in replies if reply is not None}
+        ratio = all_ms / upstream_ms
+        worst_ratio = max(worst_ratio, ratio)
+        if calls != 1 or len(answers) != 1 or next(iter(answers))[0] != 200:
+            problems.append(f"round {number}: {calls} upstream calls, {len(answers)} distinct answers")
+        print(
+            f"          round {number}: all {SHARED_CALLERS} answered in {all_ms:.0f} ms, one direct call "
+            f"{upstream_ms:.0f} ms ({ratio:.2f}x), {calls} upstream call(s)"
+        )
+    report.add(
+        Row(
+            f"{SHARED_CALLERS} identical brokered GETs, Eventory {SHARED_DELAY_MS} ms late",
+            f"worst of {rounds}: all answered in {worst_ratio:.2f}x one upstream time",
+            f"one direct call, {SHARED_DELAY_MS} ms late",
+            f"{len(problems)} rounds with more than one upstream call or differing answers",
+            f"1 call, <= {SHARED_RATIO}x",
+            worst_ratio <= SHARED_RATIO and not problems,
+        )
+    )
+    for problem in problems:
+        print(f"          shared reads problem: {problem}")
+
+
 @dataclass
 class FanOutMemory:
     """One `/multisite` call watched for the server's memory (MiB) and its answer summarised."""
@@ -969,7 +1038,7 @@ def reads(report: Report, backend: Server, floor: Server, fake: Server, s: Setup
 
 # --- main -----------------------------------------------------------------------------------
 
-STEPS = ("relay", "as-started", "slow", "streaming", "fanout", "reads", "fanout-memory")  # in the order they run
+STEPS = ("relay", "as-started", "slow", "streaming", "fanout", "shared", "reads", "fanout-memory")  # in run order
 
 
 def describe_checkout() -> str:
@@ -1083,6 +1152,8 @@ def main() -> int:
             streaming(report, backend, fake, setup, args.download_mb, rounds=5)
         if "fanout" in steps:
             fan_out(report, backend, fake, setup, calls=5)
+        if "shared" in steps:
+            shared_reads(report, backend, fake, setup)
         if "reads" in steps:
             reads(report, backend, floor, fake, setup, max(2, args.seconds - 1))
         stopped = False

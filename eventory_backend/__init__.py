@@ -17,13 +17,13 @@ from .extensions import api, bcrypt, cors, db, jwt, migrate
 from .logins import crypto
 from .logins.cli import credentials
 from .observability import health, metrics
-from .proxy import broker, upstream
+from .proxy import broker, logos, shared_reads, upstream
 from .web import converters
 from .web.api import document_security, serve_swagger_ui_files
 from .web.middleware import NoCookieSessions, Request, TrustedProxies, security_headers
 
 CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "X-Eventory-Login", "X-Eventory-Authorization", "X-Request-ID"]
-CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID", "Content-Disposition", "Location"]
+CORS_EXPOSE_HEADERS = ["Retry-After", "X-Request-ID", "Content-Disposition", "Location", "Age", "X-Eventory-Stale"]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -54,7 +54,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # Services, each given what it reports to (metrics come first)
     observability.init_app(app)
-    for service in (crypto, upstream, broker):
+    for service in (crypto, upstream, broker, shared_reads, logos):
         service.init_app(app)
 
     # Blueprints

@@ -40,6 +40,8 @@ __all__ = [
     "GZIP_PLAIN",
     "GZIP_BODY",
     "LOGO_BYTES",
+    "HELD_FIRST",
+    "HELD_REST",
     "RESET_DECLARED_LENGTH",
     "RESET_SENT_BYTES",
 ]
@@ -112,6 +114,9 @@ GZIP_PLAIN: bytes = _make_gzip_plain()
 GZIP_BODY: bytes = gzip.compress(GZIP_PLAIN, compresslevel=9, mtime=0)
 
 LOGO_BYTES: bytes = b"\x89PNG\r\n\x1a\n" + (bytes(range(256)) * 16)[:4000]
+
+HELD_FIRST: bytes = b"first part of a held answer;" * 100
+HELD_REST: bytes = b"the rest, once released." * 100
 
 RESET_DECLARED_LENGTH = 100_000
 RESET_SENT_BYTES = 1000
@@ -336,6 +341,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._raw_query = query if sep else ""
         self.fake._log_request(self.command, raw, self._header_dict())
         try:
+            outage = self.fake.outage
+            if outage == "drop":
+                self._aborted = True
+                self.close_connection = True
+                return
+            if outage is not None and path != "/echo" and not path.startswith("/echo/"):
+                return self._json(outage, {"detail": "Eventory is down"})
             self._route(path)
             if not self._aborted and not self._body_consumed:
                 for _ in self._iter_body():  # keep the connection in sync
@@ -400,6 +412,8 @@ class _Handler(BaseHTTPRequestHandler):
             handler = self._inventory_rentals
         elif is_get and path == "/broken-json":
             handler = self._broken_json
+        elif is_get and path == "/held":
+            handler = self._held
         elif is_get and path.startswith("/pack-lists/details/"):
             arg = _parse_int(path[len("/pack-lists/details/") :])
             if arg is not None:
@@ -517,6 +531,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         # Give the client a moment to receive headers + partial body before the RST.
         self.fake._sleep(0.1)
+        self._abort()
+
+    def _abort(self):
+        """Reset the connection (RST), mid-answer."""
         self._aborted = True
         self.close_connection = True
         sock = self.connection
@@ -580,6 +598,16 @@ class _Handler(BaseHTTPRequestHandler):
             count -= take
         self.wfile.write(b"0" + b" " * rest + b"]")
 
+    def _held(self, username, info):
+        """HELD_FIRST, then (once `release()` is called) HELD_REST, with Content-Length."""
+        self._respond(200, b"", "application/octet-stream", content_length=len(HELD_FIRST) + len(HELD_REST))
+        self.wfile.write(HELD_FIRST)
+        self.wfile.flush()
+        if self.fake._wait_for_release():
+            self.wfile.write(HELD_REST)
+        else:
+            self._abort()
+
     def _inventory_rentals(self, username, info):
         self._json(200, [])
 
@@ -636,10 +664,15 @@ class FakeEventory:
     """A real HTTP server on 127.0.0.1 that plays Eventory.
 
     Routes: POST /login-json; authenticated (Bearer) GET /user-info, /logo,
-    /jobs/list, /big-json?size=N, /pack-lists/details/<id>, /inventory-rentals, /broken-json and
+    /jobs/list, /big-json?size=N, /held (its first part, the rest after `release()`),
+    /pack-lists/details/<id>, /inventory-rentals, /broken-json and
     PUT /pack-list-rentals/<id>; unauthenticated /echo[/...] (any method),
     GET /download?size=N, /gzip, /slow?seconds=S, /reset, /redirect,
     /redirect-away, /redirect-relative, /status/<code>. Anything else: 404.
+
+    `outage` plays Eventory down: an HTTP status (every route but /echo answers it) or "drop"
+    (every connection closed without an answer). `calls(path)` counts the requests received
+    for a path; `set_password` changes a user's Eventory password.
     """
 
     def __init__(self, users=None, token_ttl=None):
@@ -653,6 +686,10 @@ class FakeEventory:
         self.requests: list = []
         self.delay = 0.0
         self.login_delay = 0.0
+        self.outage: int | str | None = None
+        self._released = threading.Event()
+        self._released.set()
+        self._held_breaks = False
         self.url = None
         self._server = None
         self._thread = None
@@ -716,6 +753,25 @@ class FakeEventory:
             self._tokens[token] = (username, time.monotonic())
             return token
 
+    def set_password(self, username, password) -> None:
+        with self._lock:
+            self._users[username]["password"] = password
+
+    def calls(self, path) -> int:
+        """How many requests for `path` (without the query) were received since the last reset."""
+        with self._lock:
+            return sum(1 for _method, target, _headers in self.requests if target.partition("?")[0] == path)
+
+    def hold(self) -> None:
+        """/held answers its first part and waits for `release()`."""
+        self._held_breaks = False
+        self._released.clear()
+
+    def release(self, *, broken: bool = False) -> None:
+        """/held goes on: with the rest of its answer, or (`broken`) by resetting the connection."""
+        self._held_breaks = broken
+        self._released.set()
+
     def expire_all_tokens(self) -> None:
         with self._lock:
             self._tokens.clear()
@@ -766,6 +822,13 @@ class FakeEventory:
             if info is None:
                 return None
             return username, dict(info)
+
+    def _wait_for_release(self) -> bool:
+        """Whether /held may finish its answer (False: it breaks off)."""
+        while not self._released.wait(0.05):
+            if self._stop_event.is_set():
+                raise ConnectionAbortedError("FakeEventory stopping")
+        return not self._held_breaks
 
     def _sleep(self, seconds) -> None:
         if self._stop_event.wait(seconds):

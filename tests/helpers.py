@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -298,3 +299,27 @@ def start_instance(tmp_path: Path, name: str, environment: dict) -> tuple[subpro
                 process.kill()
                 raise RuntimeError(log_path.read_text()) from None
             time.sleep(0.2)
+
+
+# --- concurrency ---------------------------------------------------------------------------------
+
+
+def at_once(count: int, call) -> list:
+    """`call(number)` in `count` threads released together; the results in number order (an
+    exception a call raised is its result)."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def run(number: int) -> None:
+        barrier.wait()
+        try:
+            results[number] = call(number)
+        except Exception as error:  # noqa: BLE001 - the test decides what a failure means
+            results[number] = error
+
+    threads = [threading.Thread(target=run, args=(number,)) for number in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

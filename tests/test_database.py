@@ -537,3 +537,33 @@ def test_the_upgrade_to_never_reused_ids_keeps_every_row_and_reference(make_app)
         db.session.execute(text("DELETE FROM users WHERE id = :id"), {"id": owner})  # references still cascade
         db.session.commit()
         assert db.session.execute(text("SELECT count(*) FROM eventory_logins")).scalar_one() == 1
+
+
+def test_the_health_columns_upgrade_existing_logins_to_unknown_and_downgrade_away(make_app):
+    app = make_app(AUTO_MIGRATE=False)
+    with app.app_context():
+        flask_migrate.upgrade(directory=migrate.directory, revision="0005")  # the schema before login health
+        db.session.execute(
+            text(
+                "INSERT INTO users (username, username_key, password_hash, created_at)"
+                " VALUES ('ada', 'ada', 'x', '2026-12-01 00:00:00')"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO eventory_logins (owner_id, label, username, password_encrypted, color, created_at,"
+                " updated_at) SELECT id, 'Org One', 'u', 'c', '#fff', created_at, created_at FROM users"
+            )
+        )
+        db.session.commit()
+        flask_migrate.upgrade(directory=migrate.directory)
+        rows = db.session.execute(text("SELECT label, status, checked_at FROM eventory_logins")).all()
+        assert [tuple(row) for row in rows] == [("Org One", "unknown", None)]
+        db.session.rollback()  # MySQL's ALTER TABLE waits for every open transaction that read the table
+        flask_migrate.downgrade(directory=migrate.directory, revision="0005")
+        columns = {column["name"] for column in inspect(db.engine).get_columns("eventory_logins")}
+        assert not {"status", "checked_at"} & columns
+        assert db.session.execute(text("SELECT label FROM eventory_logins")).scalars().all() == ["Org One"]
+        db.session.rollback()
+        flask_migrate.upgrade(directory=migrate.directory)
+    assert schema_drift(app) == []

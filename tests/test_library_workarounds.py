@@ -64,6 +64,7 @@ def _as_the_schema_sees_it(login: EventoryLogin, viewer: int) -> dict:
         "owner": owner.username,
         "role": role,
         "share_id": share.id if share is not None else None,
+        "logo_url": f"/logins/{login.id}/logo",
     }
 
 

@@ -128,7 +128,9 @@ def test_revoking_a_share_ends_access_at_once_on_every_instance(two_instances_on
         assert live.post(f"/logins/{login_id}/session", headers=bob).status_code == 404
         assert live.get(f"/multisite/jobs/list?logins={login_id}", headers=bob).status_code == 404
         assert live.get("/logins", headers=bob).json() == []
-    assert eventory.requests == []  # no cached token served the former grantee
+        assert live.get(f"/logins/{login_id}/logo", headers=bob).status_code == 404
+        assert live.post(f"/logins/{login_id}/check", headers=bob).status_code == 404
+    assert eventory.requests == []  # no cached token, kept answer or logo served the former grantee
     assert brokered(second, ada, login_id).status_code == 200  # the owner keeps it
 
 
@@ -169,6 +171,21 @@ def test_fan_out_includes_shared_logins_beside_ones_own(live, eventory):
         adas: "Org One",
         bobs: "Org Two",
     }
+
+
+def test_a_grantee_checks_the_shared_login_sees_its_health_and_logo(live, eventory):
+    ada, bob = account(live, ADA), account(live, BOB)
+    login_id = save_login(live, ada, read_only=True)  # a check signs in but hands no token out
+    share(live, ada, login_id, "bob")
+    checked = live.post(f"/logins/{login_id}/check", headers=bob)
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["status"] == "ok" and checked.json()["username"] is None and checked.json()["shared"]
+    assert "access_token" not in checked.text and EVENTORY_LOGIN["password"] not in checked.text
+    logo = live.get(checked.json()["logo_url"], headers=bob)
+    assert logo.status_code == 200 and logo.content
+    (entry,) = live.get("/multisite/jobs/list", headers=bob).json()["results"]
+    assert (entry["login_id"], entry["login_status"], entry["status"]) == (login_id, "ok", 200)
+    assert live.get("/logins", headers=ada).json()[0]["status"] == "ok"  # the owner sees the same health
 
 
 # --- read-only logins -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy import and_, bindparam, or_, select
 
 from ..auth.services import User
 from ..extensions import db
+from .health import logo_url
 from .models import OWNER, USE, EventoryLogin, LoginShare
 
 # The caller's own logins and those shared with them, with the owner's name and the caller's share.
@@ -32,6 +33,8 @@ _VISIBLE = (
         EventoryLogin.read_only,
         EventoryLogin.created_at,
         EventoryLogin.updated_at,
+        EventoryLogin.status,
+        EventoryLogin.checked_at,
         EventoryLogin.owner_id,
         User.username.label("owner"),
         LoginShare.id.label("share_id"),
@@ -56,7 +59,12 @@ def visible_logins(user_id: int, login_id: int | None = None) -> list[dict]:
 def login_summaries(user_id: int) -> list[dict]:
     """The logins `user_id` sees as GET /logins shows them, ready for JSON (LoginSchema's dump, without running it)."""
     return [
-        {**login, "created_at": _iso(login["created_at"]), "updated_at": _iso(login["updated_at"])}
+        {
+            **login,
+            "created_at": _iso(login["created_at"]),
+            "updated_at": _iso(login["updated_at"]),
+            "checked_at": _iso(login["checked_at"]),
+        }
         for login in visible_logins(user_id)
     ]
 
@@ -75,6 +83,9 @@ def _visible(row, user_id: int) -> dict:
         "owner": row["owner"],
         "role": role,
         "share_id": None if owned else row["share_id"],
+        "status": row["status"],
+        "checked_at": row["checked_at"],
+        "logo_url": logo_url(row["id"]),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }

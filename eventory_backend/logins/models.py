@@ -31,6 +31,9 @@ class EventoryLogin(Model):
     read_only: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The last sign-in's outcome (logins/health.py): unknown, ok, rejected or unreachable, and when.
+    status: Mapped[str] = mapped_column(String(16), default="unknown", server_default="unknown")
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # Optimistic locking: of two updates racing on one row, the second gets a 409, never a silent overwrite.
     version: Mapped[int] = mapped_column(default=1, server_default="1")
 

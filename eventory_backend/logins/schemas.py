@@ -6,6 +6,7 @@ import marshmallow as ma
 from marshmallow import ValidationError, validates_schema
 
 from ..web.fields import Flag, StrictSchema, Text
+from .health import STATUSES
 from .models import OWNER, SHARE_ROLES
 
 DEFAULT_COLOR = "#1976d2"
@@ -54,6 +55,12 @@ class LoginSchema(ma.Schema):
     )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     updated_at = ma.fields.AwareDateTime(dump_only=True)
+    status = ma.fields.String(
+        dump_only=True,
+        metadata={"enum": list(STATUSES), "description": "How the last sign-in with this login went."},
+    )
+    checked_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+    logo_url = ma.fields.String(dump_only=True, metadata={"description": "Where this backend serves its logo."})
     password = ma.fields.String(
         dump_only=True,
         allow_none=True,

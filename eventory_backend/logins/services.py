@@ -16,6 +16,7 @@ from ..audit.services import Actor
 from ..auth.services import account_deleting
 from ..driver_queries import DriverQuery
 from ..extensions import db
+from . import health
 from .crypto import CredentialCipher, CredentialError, cipher
 from .listing_without_orm import visible_logins
 from .models import MANAGE, OWNER, EventoryLogin, LoginShare
@@ -194,6 +195,8 @@ def update_login(actor: Actor, login_id: int, fields: dict) -> None:
         login.password_encrypted = cipher().encrypt(fields.pop("password"))
     if "username" in changed:
         login.organisation = None
+    if credentials_changed:
+        health.credentials_changed(login)
     for name, value in fields.items():
         setattr(login, name, value)
     detail = ", ".join(changed) if changed else "nothing changed"

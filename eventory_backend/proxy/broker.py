@@ -8,13 +8,16 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, current_app
+from werkzeug.exceptions import GatewayTimeout
 
+from ..logins import health
 from ..logins.services import CredentialCipher, CredentialError, login_changed
 from ..observability.metrics import Metrics, count_token_cache, counts_sign_ins, metrics_of
-from .errors import EventoryRejectedLogin, EventoryUnavailableForSignIn, StoredPasswordUnreadable
+from .errors import EventoryRejectedLogin, EventoryUnavailable, EventoryUnavailableForSignIn, StoredPasswordUnreadable
 from .upstream import Upstream
 
 log = logging.getLogger("eventory_backend.proxy")
@@ -62,15 +65,23 @@ class TokenCache:
     change or `rejection_backoff` seconds pass: a brokered call answers the same 502 meanwhile
     without asking Eventory (no password guessing through the broker, no lock-out of this
     server's address). One sign-in at a time per credentials. It reports to the app's `metrics`
-    it was built with (fan-out threads have no app context).
+    it was built with (fan-out threads have no app context), and tells `on_sign_in` how each
+    sign-in went (the login's health).
     """
 
     MAX_ENTRIES = 10_000  # past this, expired entries are swept out
 
-    def __init__(self, ttl: float, rejection_backoff: float = 900.0, metrics: Metrics | None = None):
+    def __init__(
+        self,
+        ttl: float,
+        rejection_backoff: float = 900.0,
+        metrics: Metrics | None = None,
+        on_sign_in: Callable[[Credentials, str], None] | None = None,
+    ):
         self.ttl = ttl
         self.rejection_backoff = rejection_backoff
         self.metrics = metrics
+        self.on_sign_in = on_sign_in
         # Keys are HMACs under a per-process secret of the stored (encrypted) credentials: a
         # change of password is a new key, and no plaintext password is kept.
         self._secret = secrets.token_bytes(32)
@@ -83,6 +94,10 @@ class TokenCache:
         login, owner = str(credentials.login_id), str(credentials.owner_id)
         fields = (login, owner, credentials.username, credentials.sealed_password)
         return hmac.new(self._secret, "\0".join(fields).encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+
+    def key(self, credentials: Credentials) -> bytes:
+        """What identifies these exact credentials in this process (for other per-login state)."""
+        return self._key(credentials)
 
     def _sign_in_lock(self, key: bytes) -> threading.Lock:
         with self._lock:
@@ -124,13 +139,35 @@ class TokenCache:
                 return token
             self._check_not_rejected(key, credentials.login_id)
             count_token_cache(False, self.metrics)
-            try:
-                token = sign_in(upstream, credentials)
-            except EventoryRejectedLogin:
-                self._remember(self._rejected, key, (time.monotonic() + self.rejection_backoff, credentials.login_id))
-                raise
-            self._remember(self._tokens, key, _Token(token, time.monotonic() + self.ttl, credentials.login_id))
-            return token
+            return self._sign_in(key, credentials, upstream)
+
+    def check(self, credentials: Credentials, upstream: Upstream) -> None:
+        """Sign in now, whatever token or rejection is remembered (POST /logins/<id>/check);
+        raises as a sign-in does."""
+        key = self._key(credentials)
+        with self._sign_in_lock(key):
+            self._sign_in(key, credentials, upstream)
+
+    def _sign_in(self, key: bytes, credentials: Credentials, upstream: Upstream) -> str:
+        """Sign in (under the credentials' lock), remember the token or the rejection, and report how it went."""
+        try:
+            token = sign_in(upstream, credentials)
+        except EventoryRejectedLogin:
+            self._remember(self._rejected, key, (time.monotonic() + self.rejection_backoff, credentials.login_id))
+            self._report(credentials, health.REJECTED)
+            raise
+        except (EventoryUnavailable, EventoryUnavailableForSignIn, GatewayTimeout):
+            self._report(credentials, health.UNREACHABLE)
+            raise
+        with self._lock:
+            self._rejected.pop(key, None)
+        self._remember(self._tokens, key, _Token(token, time.monotonic() + self.ttl, credentials.login_id))
+        self._report(credentials, health.OK)
+        return token
+
+    def _report(self, credentials: Credentials, status: str) -> None:
+        if self.on_sign_in is not None:
+            self.on_sign_in(credentials, status)
 
     def _remember(self, table: dict, key: bytes, value: object) -> None:
         with self._lock:
@@ -188,8 +225,13 @@ def sign_in(upstream: Upstream, credentials: Credentials) -> str:
 
 
 def init_app(app: Flask) -> None:
+    def record(credentials: Credentials, status: str) -> None:
+        health.record_sign_in(
+            app, credentials.login_id, credentials.owner_id, credentials.username, credentials.sealed_password, status
+        )
+
     app.extensions["eventory_tokens"] = TokenCache(
-        app.config["EVENTORY_TOKEN_TTL"], app.config["EVENTORY_REJECTION_BACKOFF"], metrics_of(app)
+        app.config["EVENTORY_TOKEN_TTL"], app.config["EVENTORY_REJECTION_BACKOFF"], metrics_of(app), record
     )
 
 

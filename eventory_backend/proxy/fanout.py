@@ -9,19 +9,22 @@ import json
 import logging
 import threading
 import time
+import zlib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
 from werkzeug.exceptions import HTTPException
 
+from ..logins import health
 from ..logins import services as logins
 from .broker import Credentials, TokenCache, token_cache
 from .errors import StoredPasswordUnreadable
 from .services import brokered_send, release_database
-from .upstream import CHUNK, Upstream, upstream
+from .shared_reads import SharedReads, shared_reads
+from .upstream import Answer, Upstream, upstream
 
 log = logging.getLogger("eventory_backend.proxy")
 
@@ -68,6 +71,10 @@ class FanOutEntry:
     data: Any = None
     error: str | None = None
     elapsed_ms: float = 0.0
+    login_status: str = health.UNKNOWN
+    logo_url: str = ""
+    stale: bool = False
+    age_s: int | None = None
     credentials: Credentials | None = field(default=None, repr=False)
 
 
@@ -94,6 +101,10 @@ def fan_out(
         per_login_timeout=per_login_timeout,
         budget=ByteBudget(max_bytes),
     )
+    # Read after the calls: a sign-in this fan-out made is already in it.
+    login_statuses = health.statuses([entry.login_id for entry in entries])
+    for entry in entries:
+        entry.login_status = login_statuses.get(entry.login_id, entry.login_status)
     return entries
 
 
@@ -112,7 +123,7 @@ def choose_logins(user_id: int, login_ids: list[int] | None) -> list[FanOutEntry
         usable = [login for login in usable if login.id in chosen]
     entries = []
     for login in usable:
-        entry = FanOutEntry(login.id, login.label, login.organisation, login.color)
+        entry = FanOutEntry(login.id, login.label, login.organisation, login.color, logo_url=health.logo_url(login.id))
         if logins.readable_password(login) is None:
             entry.error = StoredPasswordUnreadable.description
         else:
@@ -137,13 +148,21 @@ def run(
     runnable = [entry for entry in entries if entry.credentials is not None]
     if not runnable:
         return
-    up, cache = upstream(), token_cache()
+    up, cache, reads = upstream(), token_cache(), shared_reads()
     timeout = (min(up.timeout[0], per_login_timeout), per_login_timeout)
     pool = ThreadPoolExecutor(max_workers=min(concurrency, len(runnable)), thread_name_prefix="fanout")
     try:
         started = time.monotonic()
         fetch = functools.partial(
-            _fetch_one, up=up, cache=cache, path=path, query=query, headers=headers, timeout=timeout, budget=budget
+            _fetch_one,
+            up=up,
+            cache=cache,
+            reads=reads,
+            path=path,
+            query=query,
+            headers=headers,
+            timeout=timeout,
+            budget=budget,
         )
         futures = [(entry, pool.submit(fetch, entry)) for entry in runnable]
         deadline = started + _time_allowed(len(runnable), concurrency, per_login_timeout)
@@ -155,6 +174,7 @@ def run(
                 entry.elapsed_ms = round((time.monotonic() - started) * 1000, 1)
             else:
                 entry.status, entry.data, entry.error = answered.status, answered.data, answered.error
+                entry.stale, entry.age_s = answered.stale, answered.age_s
                 entry.elapsed_ms = answered.elapsed_ms
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -170,6 +190,7 @@ def _fetch_one(
     *,
     up: Upstream,
     cache: TokenCache,
+    reads: SharedReads,
     path: str,
     query: str,
     headers: dict[str, str],
@@ -181,22 +202,29 @@ def _fetch_one(
     entry = dataclasses.replace(entry)
     started = time.monotonic()
     try:
-        assert entry.credentials is not None
-        response = brokered_send(
-            up, cache, entry.credentials, "GET", path, query=query, headers=headers, timeout=timeout
+        credentials = entry.credentials
+        assert credentials is not None
+        answer = reads.get(
+            lambda: brokered_send(up, cache, credentials, "GET", path, query=query, headers=headers, timeout=timeout),
+            credentials,
+            path,
+            query=query,
+            headers=headers,
         )
-        entry.status = response.status_code
+        entry.status = answer.status
+        if answer.age is not None:
+            entry.stale, entry.age_s = True, answer.age
         try:
-            raw = _read_within(response, budget)
+            raw = _read_within(answer, budget)
         finally:
-            response.close()
+            answer.close()
         if raw:
             try:
                 entry.data = json.loads(raw)
             except ValueError:
                 entry.error = "Eventory's answer was not JSON."
-        if entry.error is None and not 200 <= response.status_code < 300:
-            entry.error = f"Eventory answered {response.status_code}."
+        if entry.error is None and not 200 <= answer.status < 300:
+            entry.error = f"Eventory answered {answer.status}."
     except TooLarge:
         entry.error = TOO_LARGE
     except HTTPException as error:
@@ -209,10 +237,10 @@ def _fetch_one(
     return entry
 
 
-def _read_within(response: requests.Response, budget: ByteBudget) -> bytes:
-    """The answer's bytes, taken from the fan-out's budget (given back if it does not fit whole)."""
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit():
+def _read_within(answer: Answer, budget: ByteBudget) -> bytes:
+    """The answer's bytes (un-gzipped), taken from the fan-out's budget (given back if it does not fit whole)."""
+    declared = answer.header("Content-Length") or ""
+    if declared.isdigit() and answer.header("Content-Encoding") is None:
         if not budget.take(int(declared)):
             raise TooLarge()
         taken = int(declared)
@@ -220,7 +248,7 @@ def _read_within(response: requests.Response, budget: ByteBudget) -> bytes:
         taken = 0
     chunks, size = [], 0
     try:
-        for chunk in response.iter_content(CHUNK):
+        for chunk in _plain(answer, budget):
             size += len(chunk)
             if size > taken:
                 if not budget.take(size - taken):
@@ -232,3 +260,19 @@ def _read_within(response: requests.Response, budget: ByteBudget) -> bytes:
         budget.give_back(taken)
         raise
     return b"".join(chunks)
+
+
+def _plain(answer: Answer, budget: ByteBudget) -> Iterator[bytes]:
+    """The body's chunks, gzip or deflate undone (no more at once than the budget has left)."""
+    encoding = (answer.header("Content-Encoding") or "identity").strip().lower()
+    if encoding == "identity":
+        yield from answer.body
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise ValueError("an encoding the fan-out cannot read")
+    decompressor = zlib.decompressobj(wbits=zlib.MAX_WBITS | 32)  # a gzip or zlib header
+    for sent in answer.body:
+        yield decompressor.decompress(sent, budget.left + 1)
+        if decompressor.unconsumed_tail:
+            raise TooLarge()
+    yield decompressor.flush()

@@ -12,7 +12,7 @@ import requests
 from werkzeug.exceptions import BadRequest
 
 if TYPE_CHECKING:
-    from .upstream import Upstream
+    from .upstream import Answer, Upstream
 
 # Request headers a client may send on to Eventory; everything else (Cookie, the backend's own
 # Authorization, hop-by-hop headers, Host) stays here.
@@ -109,11 +109,14 @@ def request_headers(headers: Iterable[tuple[str, str]], connection: str | None) 
 RELAYED_ANSWER_HEADERS = [("Content-Security-Policy", "sandbox")]
 
 
-def response_headers(response: requests.Response, upstream: Upstream, proxy_prefix: str) -> list[tuple[str, str]]:
-    """Eventory's headers that may come back to the client, and the relay's own."""
-    named = named_by_connection(response.headers.get("Connection"))
+def response_headers(answer: Answer, upstream: Upstream, proxy_prefix: str) -> list[tuple[str, str]]:
+    """Eventory's headers that may come back to the client, and the relay's own (a stale
+    answer's age among them)."""
+    named = named_by_connection(answer.header("Connection"))
     headers = list(RELAYED_ANSWER_HEADERS)
-    for name, value in response.raw.headers.items():
+    if answer.age is not None:
+        headers += [("Age", str(answer.age)), ("X-Eventory-Stale", "true")]
+    for name, value in answer.headers:
         lower = name.lower()
         if lower not in RESPONSE_HEADERS or lower in HOP_BY_HOP or lower in named:
             continue

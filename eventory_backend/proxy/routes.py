@@ -9,13 +9,14 @@ from .. import limits
 from ..auth.guard import identified, login_required
 from ..errors import FieldInvalid
 from ..logins import services as logins
+from ..logins.schemas import LoginSchema
 from ..web.api import Blueprint
 from ..web.converters import parse_id
 from ..web.middleware import CHAIN, PEER
-from . import fanout, services
-from .forwarding import checked_path, request_headers, response_headers
+from . import fanout, logos, services
+from .forwarding import RELAYED_ANSWER_HEADERS, checked_path, request_headers, response_headers
 from .schemas import FANOUT_DOC, RELAY_DOC, FanOutSchema, SessionSchema
-from .upstream import CHUNK, REPLAYABLE_BODY, Body, started_body, upstream
+from .upstream import CHUNK, REPLAYABLE_BODY, Body, upstream
 
 blp = Blueprint("proxy", __name__, description="Eventory, relayed and brokered.")
 
@@ -49,12 +50,12 @@ def relay(path: str):
         auth=auth,
     )
     response = Response(
-        started_body(answer),
-        status=answer.status_code,
+        answer.body,
+        status=answer.status,
         headers=response_headers(answer, upstream(), f"{current.script_root}/eventory"),
         direct_passthrough=True,
     )
-    if "content-type" not in answer.headers:
+    if answer.header("Content-Type") is None:
         del response.headers["Content-Type"]
     return response
 
@@ -67,6 +68,30 @@ def open_session(login_id: int):
     """Sign in to Eventory with a stored login (yours or shared with you, not a read-only one) and
     return the Eventory token and organisation."""
     return services.open_session(login_id)
+
+
+@blp.post("/logins/<id:login_id>/check")
+@login_required
+@limits.proxy_per_user
+@blp.response(200, LoginSchema)
+def check_login(login_id: int):
+    """Sign in to Eventory with a stored login now and return the login with its new status."""
+    return services.check_login(current_user.id, login_id)
+
+
+@blp.get("/logins/<id:login_id>/logo")
+@login_required
+@blp.doc(responses={"200": {"description": "The logo, as Eventory sent it."}, "304": {"description": "Not modified."}})
+def login_logo(login_id: int):
+    """The organisation's logo of a stored login, kept for a day (ETag; If-None-Match answers 304)."""
+    logo = logos.logo_of(current_user.id, login_id)
+    headers = [*RELAYED_ANSWER_HEADERS, ("Cache-Control", f"private, max-age={logos.MAX_AGE}")]
+    if request.if_none_match.contains_weak(logo.etag):
+        response = Response(status=304, headers=headers)
+    else:
+        response = Response(logo.data, content_type=logo.content_type, headers=headers)
+    response.set_etag(logo.etag)
+    return response
 
 
 def _logins_called() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from ..auth.guard import SECURITY
+from ..logins.health import STATUSES
 
 
 class SessionSchema(ma.Schema):
@@ -26,6 +27,16 @@ class FanOutResultSchema(ma.Schema):
     data = ma.fields.Raw(allow_none=True, metadata={"description": "Eventory's JSON answer, or null."})
     error = ma.fields.String(allow_none=True)
     elapsed_ms = ma.fields.Float()
+    login_status = ma.fields.String(
+        metadata={"enum": list(STATUSES), "description": "How the last sign-in with this login went."}
+    )
+    logo_url = ma.fields.String(metadata={"description": "The organisation's logo, served by this backend."})
+    stale = ma.fields.Boolean(
+        metadata={
+            "description": "True when Eventory was down and `data` is its last good answer (BACKEND_STALE_IF_ERROR)."
+        }
+    )
+    age_s = ma.fields.Integer(allow_none=True, metadata={"description": "A stale answer's age in seconds, else null."})
 
 
 class FanOutSchema(ma.Schema):

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 from flask_jwt_extended import current_user
-from werkzeug.exceptions import Forbidden, HTTPException
+from werkzeug.exceptions import Forbidden, GatewayTimeout, HTTPException
 
 from ..audit import services as audit
 from ..auth.guard import carries_backend_token, verified_claims
@@ -17,8 +17,9 @@ from ..extensions import db
 from ..logins import services as logins
 from ..web.converters import parse_id
 from .broker import Credentials, TokenCache, token_cache
-from .errors import EventoryUnavailable
-from .upstream import Body, Upstream, upstream
+from .errors import EventoryRejectedLogin, EventoryUnavailable, EventoryUnavailableForSignIn
+from .shared_reads import shared_reads
+from .upstream import Answer, Body, Upstream, upstream
 
 READS = frozenset({"GET", "HEAD"})
 READ_ONLY = "This Eventory login is read-only: the broker sends only GET and HEAD with it."
@@ -72,6 +73,11 @@ def eventory_auth(
     return EventoryAuth(authorization=client_token)
 
 
+def credentials_for(user_id: int, login_id: int) -> Credentials:
+    """The login `user_id` may broker with (their own or shared with them); 404 for any other."""
+    return _credentials(logins.stored_credentials(user_id, login_id))
+
+
 def _credentials(stored: logins.StoredCredentials) -> Credentials:
     """What the broker signs in with (the password decrypted only if a sign-in needs it)."""
     return Credentials(
@@ -86,24 +92,30 @@ def release_database() -> None:
         db.session.close()
 
 
-def relay(
-    method: str, path: str, *, query: str, headers: dict[str, str], body: Body, auth: EventoryAuth
-) -> requests.Response:
-    """Send one request to Eventory; brokered when `auth` has credentials (one retry after a 401).
-    A brokered write (not GET or HEAD) is recorded in the audit with how it ended."""
+def relay(method: str, path: str, *, query: str, headers: dict[str, str], body: Body, auth: EventoryAuth) -> Answer:
+    """Send one request to Eventory; brokered when `auth` has credentials (one retry after a 401),
+    a brokered GET shared with identical ones in flight (see shared_reads.py), a brokered write
+    (not GET or HEAD) recorded in the audit with how it ended."""
     up = upstream()
     credentials = auth.credentials
     if credentials is None:
         if auth.authorization is not None:
             headers = {**headers, "Authorization": auth.authorization}
-        return up.send(method, path, query=query, headers=headers, body=body)
+        return Answer.streamed(up.send(method, path, query=query, headers=headers, body=body))
+    cache = token_cache()
+
+    def send() -> requests.Response:
+        return brokered_send(up, cache, credentials, method, path, query=query, headers=headers, body=body)
+
+    if method == "GET" and body.data is None:
+        return shared_reads().get(send, credentials, path, query=query, headers=headers)
     if method in READS:
-        return brokered_send(up, token_cache(), credentials, method, path, query=query, headers=headers, body=body)
+        return Answer.streamed(send())
     status = 500
     try:
-        response = brokered_send(up, token_cache(), credentials, method, path, query=query, headers=headers, body=body)
-        status = response.status_code
-        return response
+        answer = Answer.streamed(send())
+        status = answer.status
+        return answer
     except HTTPException as error:
         status = error.code or status
         raise
@@ -190,6 +202,19 @@ def _signed_in_session(credentials: Credentials) -> dict[str, Any]:
         "first_name": info.get("firstName") if isinstance(info.get("firstName"), str) else None,
         "last_name": info.get("lastName") if isinstance(info.get("lastName"), str) else None,
     }
+
+
+def check_login(user_id: int, login_id: int) -> dict[str, Any]:
+    """Sign in with a stored login (the user's own or shared with them) now, even while a
+    rejection is remembered; the login as the user sees it, with the outcome in its status (a
+    refusal or an outage is the answer, not an error)."""
+    credentials = credentials_for(user_id, login_id)
+    release_database()
+    try:
+        token_cache().check(credentials, upstream())
+    except (EventoryRejectedLogin, EventoryUnavailable, EventoryUnavailableForSignIn, GatewayTimeout):
+        pass  # recorded in the login's status by the token cache
+    return logins.login_view(user_id, login_id)
 
 
 def _user_info(up: Upstream, token: str) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
@@ -147,24 +147,24 @@ def _loggable_path(path: str) -> str:
     return loggable(unquote(path), 200)
 
 
-def stream_body(response: requests.Response) -> Iterator[bytes]:
-    """Eventory's bytes as sent (gzip stays gzip), each chunk as soon as it arrives.
-
-    A body that breaks off raises EventoryBrokenBody, so the server closes the client's
-    connection instead of ending a truncated body as if it were complete.
-    """
-    metrics = current_metrics()  # runs at the first chunk, still inside the request (see started_body)
-    raw = response.raw
+def read_chunk(response: requests.Response, metrics: Metrics | None) -> bytes:
+    """The next bytes of Eventory's answer as sent (gzip stays gzip), as soon as any arrive; b""
+    at its end. A body that breaks off raises EventoryBrokenBody, so the server closes the
+    client's connection instead of ending a truncated body as if it were complete."""
     try:
-        while True:
-            chunk = raw.read1(CHUNK, decode_content=False)
-            if not chunk:
-                break
-            yield chunk
+        return response.raw.read1(CHUNK, decode_content=False)
     except (urllib3.exceptions.HTTPError, OSError) as error:
         count_upstream_error("broken_body", metrics)
         log.warning("eventory body broke off url_path=%s error=%s", urlsplit(response.url).path, type(error).__name__)
         raise EventoryBrokenBody("Eventory's answer broke off.") from None
+
+
+def stream_body(response: requests.Response) -> Iterator[bytes]:
+    """Eventory's bytes as sent, each chunk as soon as it arrives (see read_chunk)."""
+    metrics = current_metrics()  # runs at the first chunk, still inside the request (see started_body)
+    try:
+        while chunk := read_chunk(response, metrics):
+            yield chunk
     finally:
         response.close()
 
@@ -178,8 +178,37 @@ def started_body(response: requests.Response) -> Iterator[bytes]:
     except StopIteration:
         return iter(())
     except EventoryBrokenBody:
-        raise EventoryUnavailable("Eventory's answer broke off before it began.") from None
+        raise broke_before_it_began() from None
     return itertools.chain([first], chunks)
+
+
+def broke_before_it_began() -> EventoryUnavailable:
+    return EventoryUnavailable("Eventory's answer broke off before it began.")
+
+
+@dataclass
+class Answer:
+    """Eventory's answer as the relay passes it on: its status, its headers as sent, and its body
+    as sent, its first chunk already read (see started_body). `age` is set on a stale answer:
+    the seconds since Eventory gave it (BACKEND_STALE_IF_ERROR)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: Iterable[bytes]
+    age: int | None = None
+
+    @classmethod
+    def streamed(cls, response: requests.Response) -> Answer:
+        return cls(response.status_code, list(response.raw.headers.items()), started_body(response))
+
+    def header(self, name: str) -> str | None:
+        lower = name.lower()
+        return next((value for key, value in self.headers if key.lower() == lower), None)
+
+    def close(self) -> None:
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            close()
 
 
 def init_app(app: Flask) -> None:

@@ -94,12 +94,13 @@ CONSOLE_POLICY = (
 
 
 def security_headers(response: Response) -> Response:
-    """Answers about accounts and credentials, and the console page, are never cached; the
-    console is held to its Content-Security-Policy; no response is content-sniffed."""
+    """Answers about accounts and credentials, and the console page, are never cached (a route
+    that says how its own answer may be, a login's logo, is believed); the console is held to its
+    Content-Security-Policy; no response is content-sniffed."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     path = request.path
     if path.startswith(NO_STORE_PREFIXES):
-        response.headers["Cache-Control"] = "no-store"
+        response.headers.setdefault("Cache-Control", "no-store")
     elif path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):
         response.headers["Content-Security-Policy"] = CONSOLE_POLICY
         response.headers["X-Frame-Options"] = "DENY"  # frame-ancestors, for browsers without CSP 2

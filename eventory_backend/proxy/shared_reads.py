@@ -1,0 +1,327 @@
+"""Brokered reads: identical concurrent GETs share one call to Eventory, streamed to every
+waiter, and the last good answer stands in when Eventory is down (stale.py).
+
+Two brokered GETs are identical when they are made with the same stored credentials (login,
+owner, username and password: never across logins, nor across a change of password), for the
+same path and query, accepting the same representation (Accept, Accept-Encoding,
+Accept-Language). Relayed calls and fan-out entries share alike. A GET with a conditional or
+range header is sent on its own: its answer is not everyone's.
+
+The first caller (the leader) sends the request; the others wait for its status and headers,
+then every waiter reads the same body chunks as Eventory sends them. Whichever waiter needs the
+next chunk first reads it from Eventory, so the read goes on while anyone still wants it, whoever
+hung up; chunks every waiter has passed are let go (a slow waiter holds only what it has not
+read, and at most AHEAD bytes of it: past that the faster ones wait for it, as they would for a
+client that reads slowly; a client that stops reading is let go after BACKEND_PROXY_SEND_TIMEOUT
+like any other). Late callers join only while the body's first chunk is still held; after that, or once
+the answer is complete, an identical GET is a new call.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import requests
+from flask import Flask, current_app
+from werkzeug.exceptions import GatewayTimeout, HTTPException
+
+from ..logins.services import login_changed
+from .broker import Credentials, TokenCache
+from .errors import EventoryBrokenBody, EventoryUnavailable, EventoryUnavailableForSignIn
+from .stale import StaleAnswers
+from .upstream import Answer, Upstream, broke_before_it_began, read_chunk
+
+log = logging.getLogger("eventory_backend.proxy")
+
+# What a waiter's own answer depends on besides the path and query, and what not sending it means
+# (no Accept-Encoding goes out as identity: the fan-out's and a relayed identity GET's are one).
+_REPRESENTATION = (("accept", ""), ("accept-encoding", "identity"), ("accept-language", ""))
+# Headers that make an answer the asker's own: such a GET is never shared.
+_OWN_ANSWER = frozenset({"range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
+# Eventory could not be asked, did not answer in time, or could not sign in: a stale answer may stand in.
+_DOWN = (EventoryUnavailable, EventoryUnavailableForSignIn, GatewayTimeout)
+# The most one call holds for its slowest waiter: what waitress itself holds for one slow client.
+AHEAD = 16 * 1024 * 1024
+
+
+class Flight:
+    """One call to Eventory and the waiters reading its answer. Its state is guarded by the
+    registry's one lock, so joining and letting go of the first chunk never race; waiters sleep on
+    the registry's one condition, woken only when some waiter of this call sleeps (the usual call,
+    with one waiter, never pays for a wake-up)."""
+
+    def __init__(self, reads: SharedReads, key: Hashable, login_id: int):
+        self.reads, self.key, self.login_id = reads, key, login_id
+        self.lock, self.cond = reads.lock, reads.cond
+        self.sleepers = 0  # waiters of this call asleep on `cond`
+        self.ready = False
+        self.error: BaseException | None = None
+        self.response: requests.Response | None = None
+        self.status = 0
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []  # chunk number `base + i` is chunks[i]
+        self.base = 0
+        self.held = 0  # bytes in `chunks`
+        self.reading = False  # a waiter is reading the next chunk from Eventory
+        self.done = False
+        self.broken = False
+        self.waiters: set[Reader] = set()
+        self.kept: list[bytes] | None = None  # the whole body so far, for the stale cache
+        self.kept_size = 0
+
+    def send(self, send: Callable[[], requests.Response]) -> None:
+        """The leader's part: send the request and let every waiter see its status and headers."""
+        try:
+            response = send()
+        except BaseException as error:
+            with self.lock:
+                self.error, self.ready, self.done = error, True, True
+                self.reads.forget(self)
+                self._wake()
+            raise
+        with self.lock:
+            self.response, self.status = response, response.status_code
+            self.headers = list(response.raw.headers.items())
+            self.kept = [] if response.status_code == 200 and self.reads.stale.enabled else None
+            self.ready = True
+            self._wake()
+
+    def answer(self, reader: Reader) -> Answer:
+        """The status and headers for `reader`, once the leader has them (its error, if it failed)."""
+        with self.lock:
+            while not self.ready:
+                self._sleep()
+            error = self.error
+        if error is not None:
+            reader.close()
+            if isinstance(error, HTTPException):
+                raise copy.copy(error)  # each waiter raises its own: tracebacks are per thread
+            raise EventoryUnavailable()
+        return Answer(self.status, self.headers, reader)
+
+    def next_chunk(self, reader: Reader) -> bytes:
+        """The reader's next chunk, read from Eventory if nobody has yet; b"" at the end."""
+        while True:
+            with self.lock:
+                while True:
+                    index = reader.position - self.base
+                    if index < len(self.chunks):
+                        reader.position += 1
+                        chunk = self.chunks[index]
+                        if index == 0:
+                            self._let_go()
+                        return chunk
+                    if self.broken:
+                        raise EventoryBrokenBody("Eventory's answer broke off.")
+                    if self.done:
+                        return b""
+                    if not self.reading and self.held < self.reads.ahead:
+                        self.reading = True
+                        break
+                    self._sleep()
+            self._read_one()
+
+    def _read_one(self) -> None:
+        """Read the next chunk from Eventory (outside the lock) for every waiter."""
+        assert self.response is not None
+        chunk, broken = b"", False
+        try:
+            chunk = read_chunk(self.response, self.reads.upstream.metrics)
+        except EventoryBrokenBody:
+            broken = True
+        except Exception as error:  # noqa: BLE001 - the other waiters must never wait for a read that died
+            log.warning("eventory body unreadable error=%s", type(error).__name__)
+            broken = True
+        finished: list[bytes] | None = None
+        with self.lock:
+            self.reading = False
+            if broken or not chunk:
+                self.done, self.broken = True, broken
+                self.reads.forget(self)
+                finished = self.kept if not broken else None
+            else:
+                self.chunks.append(chunk)
+                self.held += len(chunk)
+                self._keep(chunk)
+            self._wake()
+        if self.done:
+            self.response.close()
+            if finished is not None:
+                self.reads.stale.keep(self.key, self.login_id, self.headers, finished)
+
+    def _sleep(self) -> None:
+        self.sleepers += 1
+        try:
+            self.cond.wait()
+        finally:
+            self.sleepers -= 1
+
+    def _wake(self) -> None:
+        if self.sleepers:
+            self.cond.notify_all()
+
+    def _keep(self, chunk: bytes) -> None:
+        if self.kept is not None:
+            self.kept_size += len(chunk)
+            if self.kept_size > self.reads.stale.largest:
+                self.kept = None
+            else:
+                self.kept.append(chunk)
+
+    def _let_go(self) -> None:
+        """Drop the chunks every waiter has read (under the lock); no one joins once the first is gone."""
+        lowest = min((waiter.position for waiter in self.waiters), default=self.base + len(self.chunks))
+        if lowest > self.base:
+            self.reads.forget(self)
+            if self.held >= self.reads.ahead:
+                self._wake()  # a faster waiter may read on
+            self.held -= sum(map(len, self.chunks[: lowest - self.base]))
+            del self.chunks[: lowest - self.base]
+            self.base = lowest
+
+    def leave(self, reader: Reader) -> None:
+        close = False
+        with self.lock:
+            self.waiters.discard(reader)
+            if not self.waiters and not self.done:
+                # Everyone hung up before the end: nobody reads the rest.
+                self.done = close = True
+                self.reads.forget(self)
+                self._wake()
+            elif self.chunks:
+                self._let_go()
+        if close and self.response is not None:
+            self.response.close()
+
+
+class Reader:
+    """One waiter's body: the flight's chunks from the first, each as soon as it is read."""
+
+    def __init__(self, flight: Flight):
+        self.flight = flight
+        self.position = 0
+        self.pending = b""
+        self.closed = False
+
+    def start(self) -> None:
+        """Read the first chunk now: a body that breaks before it begins is still a 502 (or stale)."""
+        try:
+            self.pending = self.flight.next_chunk(self)
+        except EventoryBrokenBody:
+            self.close()
+            raise broke_before_it_began() from None
+
+    def __iter__(self) -> Reader:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.pending:
+            chunk, self.pending = self.pending, b""
+            return chunk
+        if self.closed:
+            raise StopIteration
+        try:
+            chunk = self.flight.next_chunk(self)
+        except BaseException:
+            self.close()
+            raise
+        if not chunk:
+            self.close()
+            raise StopIteration
+        return chunk
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.flight.leave(self)
+
+
+class SharedReads:
+    """The calls to Eventory in flight in this process, and the last good answers (`stale`)."""
+
+    def __init__(self, upstream: Upstream, tokens: TokenCache, stale: StaleAnswers):
+        self.upstream, self.tokens, self.stale = upstream, tokens, stale
+        self.ahead = AHEAD
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self._flights: dict[Hashable, Flight] = {}
+
+    def get(
+        self,
+        send: Callable[[], requests.Response],
+        credentials: Credentials,
+        path: str,
+        *,
+        query: str,
+        headers: dict[str, str],
+    ) -> Answer:
+        """Eventory's answer to this brokered GET, `send` called by the leader of identical ones;
+        a stale answer when Eventory is down, if one is young enough."""
+        lowered = {name.lower(): value for name, value in headers.items()}
+        if _OWN_ANSWER & lowered.keys():
+            return Answer.streamed(send())
+        representation = tuple(lowered.get(name, default).strip().lower() for name, default in _REPRESENTATION)
+        key = (self.tokens.key(credentials), path, query, representation)
+        try:
+            answer = self._read(key, credentials.login_id, send)
+        except _DOWN:
+            stale = self.stale.answer(key)
+            if stale is None:
+                raise
+            return stale
+        if answer.status >= 500:
+            stale = self.stale.answer(key)
+            if stale is not None:
+                answer.close()
+                return stale
+        return answer
+
+    def _read(self, key: Hashable, login_id: int, send: Callable[[], requests.Response]) -> Answer:
+        with self.lock:
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = Flight(self, key, login_id)
+            reader = Reader(flight)
+            flight.waiters.add(reader)
+        if leader:
+            try:
+                flight.send(send)
+            except BaseException:
+                reader.close()
+                raise
+        answer = flight.answer(reader)
+        reader.start()
+        return answer
+
+    def forget(self, flight: Flight) -> None:
+        """No one else joins `flight` (called under the lock)."""
+        if self._flights.get(flight.key) is flight:
+            del self._flights[flight.key]
+
+    def in_flight(self) -> int:
+        with self.lock:
+            return len(self._flights)
+
+
+def init_app(app: Flask) -> None:
+    stale = StaleAnswers(app.config["STALE_IF_ERROR"], app.config["STALE_CACHE_BYTES"])
+    app.extensions["eventory_reads"] = SharedReads(
+        app.extensions["eventory_upstream"], app.extensions["eventory_tokens"], stale
+    )
+
+
+def shared_reads() -> SharedReads:
+    return current_app.extensions["eventory_reads"]
+
+
+@login_changed.connect
+def _forget_stale_answers(app: Flask, login_id: int) -> None:
+    """A login changed or is gone: its last good answers go too."""
+    reads: Any = app.extensions.get("eventory_reads")
+    if reads is not None:
+        reads.stale.forget(login_id)
