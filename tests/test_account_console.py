@@ -6,8 +6,6 @@ says: no request carries a password except the forms that must send one, and onl
 the console stays free of errors (the failures a test provokes on purpose are named, status and
 path, and nothing else may appear).
 
-The tests that need the APIs of issues 14 (shares, read-only, the audit) and 15 (health, logos)
-skip, saying so, while the app under test does not have those routes; they run as soon as it does.
 Screenshots go to test-output/browser/ (git-ignored); docs/ holds copies of the main views."""
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as EC
-from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from .browser import needs_chromium, network_events, visible, wait
 from .conftest import LiveServer
@@ -55,28 +52,6 @@ PASSWORD_FORMS = {
     ("POST", "/logins"): {"password"},
     ("PUT", "/logins/<id>"): {"password"},
 }
-
-ISSUE_14_ROUTES = [
-    ("POST", "/logins/1/shares"),
-    ("GET", "/logins/1/shares"),
-    ("DELETE", "/logins/1/shares/1"),
-    ("GET", "/audit"),
-]
-ISSUE_15_ROUTES = [("POST", "/logins/1/check"), ("GET", "/logins/1/logo")]
-
-
-def require_routes(app, routes, issue: str) -> None:
-    """Skip (saying which issue is missing) unless the app has every route."""
-    adapter = app.url_map.bind("localhost")
-    missing = []
-    for method, path in routes:
-        try:
-            adapter.match(path, method=method)
-        except (NotFound, MethodNotAllowed):
-            missing.append(f"{method} {path}")
-    if missing:
-        pytest.skip(f"needs {issue}'s API, not in this app yet: {', '.join(missing)}")
-
 
 # --- what the page sends, and what its console says --------------------------------------------
 
@@ -526,7 +501,7 @@ def test_the_token_is_renewed_before_it_expires(driver, make_app, serve, output)
     recorder.assert_console_clean()
 
 
-# --- with shares and the audit (issue 14), health and logos (issue 15) ---------------------------
+# --- shares and the audit, health and logos ---------------------------------------------------
 
 
 def test_the_whole_story_with_health_shares_and_the_audit(console, output, fake_eventory):
@@ -534,8 +509,6 @@ def test_the_whole_story_with_health_shares_and_the_audit(console, output, fake_
     in as that account and see the shared login without its username or password, revoke, read the
     audit, change the password, sign out everywhere."""
     driver, live, recorder = console.driver, console.live, console.recorder
-    require_routes(live.app, ISSUE_14_ROUTES, "issue 14")
-    require_routes(live.app, ISSUE_15_ROUTES, "issue 15")
     assert live.post("/auth/register", json=BOB).status_code == 201
     console.open()
     console.register(ADA)
@@ -652,9 +625,8 @@ def read_audit(console: Console, login: str = "All logins", limit: str = "50") -
 
 
 def test_a_grantee_uses_the_console_without_seeing_secrets_and_leaves(console):
-    """Issue 14 alone: what the share-related parts of the page do for the owner and the grantee."""
+    """What the share-related parts of the page do for the owner and the grantee."""
     live = console.live
-    require_routes(live.app, ISSUE_14_ROUTES, "issue 14")
     assert live.post("/auth/register", json=BOB).status_code == 201
     console.open()
     console.register(ADA)
@@ -676,9 +648,7 @@ def test_a_grantee_uses_the_console_without_seeing_secrets_and_leaves(console):
 
 
 def test_check_now_shows_health_in_the_apis_words(console, fake_eventory):
-    """Issue 15 alone: a login's health and its check, a rejected password, and its logo."""
-    live = console.live
-    require_routes(live.app, ISSUE_15_ROUTES, "issue 15")
+    """A login's health and its check, a rejected password, and its logo."""
     console.open()
     console.register(ADA)
     console.add_login(WRONG_LOGIN)
