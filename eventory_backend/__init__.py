@@ -10,7 +10,7 @@ from flask import Flask
 
 from config import Config, from_environ
 
-from . import audit, auth, errors, limits, logins, observability, proxy, settings
+from . import account, audit, auth, errors, limits, logins, observability, proxy, settings
 from .auth import guard
 from .auth.cli import users
 from .extensions import api, bcrypt, cors, db, jwt, migrate
@@ -64,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     serve_swagger_ui_files(app)
+    app.register_blueprint(account.blp)  # a page for people, not part of the API document
 
     # Command line
     for group in (users, credentials):

@@ -1,5 +1,5 @@
 """Fixtures: an app on its own SQLite file (or TEST_DATABASE_URL: PostgreSQL, MariaDB), users, tokens,
-the fake Eventory, and the app under a real waitress server."""
+the fake Eventory, the app under a real waitress server, and a headless browser."""
 
 from __future__ import annotations
 
@@ -217,3 +217,26 @@ def two_instances_on_sqlite(tmp_path, eventory) -> Iterator[tuple[LiveServer, Li
         for process, _url in processes:
             process.terminate()
             process.wait(timeout=15)
+
+
+@pytest.fixture
+def driver(tmp_path, monkeypatch):
+    """Headless Chromium (tests/browser.py); modules that use it carry `browser.needs_chromium`."""
+    from .browser import start_chromium  # here: the other tests run without selenium installed
+
+    # Both paths are given, so Selenium Manager is never asked; SE_OFFLINE would stop it downloading anyway.
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    browser = start_chromium(tmp_path)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def output():
+    """Where the browser tests save their screenshots (git-ignored)."""
+    from .browser import OUTPUT
+
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    return OUTPUT

@@ -1,9 +1,6 @@
-"""A real browser: headless Chromium, driven through Selenium and Debian's chromedriver, against the app
-under waitress. /docs renders with no internet, a person uses Swagger UI end to end, and a page from
-another origin calls the API through fetch, which CORS allows for a configured origin only.
-
-Needs Debian's `chromium` and `chromium-driver` packages (skipped without them) and `selenium`.
-Screenshots go to test-output/browser/ under the repository root (git-ignored)."""
+"""A real browser (tests/browser.py): headless Chromium against the app under waitress. /docs renders
+with no internet, a person uses Swagger UI end to end, and a page from another origin calls the API
+through fetch, which CORS allows for a configured origin only."""
 
 from __future__ import annotations
 
@@ -11,27 +8,17 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from selenium import webdriver
 from selenium.webdriver import Chrome as WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
 
+from .browser import click, needs_chromium, request_urls, visible, wait
 from .helpers import ADA
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-OUTPUT = Path(__file__).resolve().parent.parent / "test-output" / "browser"
-WAIT_SECONDS = 20
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
-    reason=f"needs {CHROMIUM} and {CHROMEDRIVER} (Debian packages: apt-get install chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 
 # Swagger UI 4.15 markup (swagger-ui-bundle): no operationId in the spec, so Swagger UI names each
 # operation <method>_<path with non-word characters as _>.
@@ -41,66 +28,6 @@ LIST_LOGINS = "#operations-logins-get_logins"
 LIVE_STATUS = ".responses-table.live-responses-table .response .response-col_status"
 LIVE_BODY = ".responses-table.live-responses-table .response .response-col_description .microlight"
 OAUTH2_BOX = "//div[contains(@class, 'auth-container')][.//input[@id='oauth_username']]"
-
-
-@pytest.fixture
-def driver(tmp_path, monkeypatch) -> Iterator[WebDriver]:
-    # Both paths are given, so Selenium Manager is never asked; SE_OFFLINE would stop it downloading anyway.
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # the tests run as root
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1600",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    service = webdriver.ChromeService(executable_path=str(CHROMEDRIVER), log_output=str(tmp_path / "chromedriver.log"))
-    browser = webdriver.Chrome(options=options, service=service)
-    browser.set_page_load_timeout(WAIT_SECONDS)
-    browser.set_script_timeout(WAIT_SECONDS)
-    try:
-        yield browser
-    finally:
-        browser.quit()
-
-
-@pytest.fixture
-def output() -> Path:
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    return OUTPUT
-
-
-def wait(driver: WebDriver) -> WebDriverWait:
-    return WebDriverWait(driver, WAIT_SECONDS)
-
-
-def visible(driver: WebDriver, selector: str, root: WebElement | None = None) -> WebElement:
-    """The first visible element matching `selector` (under `root`), waiting for it."""
-
-    def find(_driver):
-        for element in (root or driver).find_elements(By.CSS_SELECTOR, selector):
-            if element.is_displayed():
-                return element
-        return False
-
-    return wait(driver).until(find, f"no visible {selector}")
-
-
-def click(driver: WebDriver, selector: str, root: WebElement | None = None) -> None:
-    element = visible(driver, selector, root)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    wait(driver).until(EC.element_to_be_clickable(element)).click()
 
 
 def open_docs(driver: WebDriver, base_url: str) -> None:
@@ -126,16 +53,6 @@ def execute(driver: WebDriver, operation: WebElement) -> tuple[str, str]:
     wait(driver).until(lambda _driver: status.text.strip(), "no live response status")
     body = visible(driver, LIVE_BODY, operation)
     return status.text.strip(), body.text.strip()
-
-
-def request_urls(driver: WebDriver) -> list[str]:
-    """URLs of every request the page sent since the log was last read (Chrome DevTools performance log)."""
-    urls = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            urls.append(message["params"]["request"]["url"])
-    return urls
 
 
 # 1. /docs with no internet ------------------------------------------------------------------------

@@ -82,11 +82,29 @@ class NoCookieSessions(SessionInterface):
 
 NO_STORE_PREFIXES = ("/auth", "/logins")
 
+# The account console (/account and its files): this server's own scripts, styles and requests
+# only, nothing inline, images also from blob: URLs (logos the page fetched with its bearer
+# token), no form ever submitted by the browser itself (a form sent before the script ran would
+# put a password in a URL), never inside a frame.
+CONSOLE_PREFIX = "/account"
+CONSOLE_POLICY = (
+    "default-src 'self'; img-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+
 
 def security_headers(response: Response) -> Response:
-    """Answers about accounts and credentials are never cached (a route that says how its own
-    answer may be, a login's logo, is believed); no response is content-sniffed."""
+    """Answers about accounts and credentials, and the console page, are never cached (a route
+    that says how its own answer may be, a login's logo, is believed); the console is held to its
+    Content-Security-Policy; no response is content-sniffed."""
     response.headers["X-Content-Type-Options"] = "nosniff"
-    if request.path.startswith(NO_STORE_PREFIXES):
+    path = request.path
+    if path.startswith(NO_STORE_PREFIXES):
         response.headers.setdefault("Cache-Control", "no-store")
+    elif path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/"):
+        response.headers["Content-Security-Policy"] = CONSOLE_POLICY
+        response.headers["X-Frame-Options"] = "DENY"  # frame-ancestors, for browsers without CSP 2
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if path == CONSOLE_PREFIX:
+            response.headers["Cache-Control"] = "no-store"
     return response
