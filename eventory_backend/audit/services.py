@@ -90,17 +90,17 @@ def cutoff():
 
 
 _purge_lock = threading.Lock()
-_next_purge: dict[int, float] = {}  # per app (tests build many), when this process next removes
+NEXT_PURGE = "eventory_audit_next_purge"  # app.extensions: when this process next removes (monotonic)
 
 
 def purge_if_due() -> None:
     """Remove expired events, at most once every PURGE_EVERY seconds in this process."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    extensions = current_app.extensions
     now = time.monotonic()
     with _purge_lock:
-        if _next_purge.get(id(app), 0.0) > now:
+        if extensions.get(NEXT_PURGE, 0.0) > now:
             return
-        _next_purge[id(app)] = now + PURGE_EVERY
+        extensions[NEXT_PURGE] = now + PURGE_EVERY
     purge()
 
 

@@ -61,14 +61,15 @@ def list_logins(owner_id: int) -> list[EventoryLogin]:
     return list(db.session.execute(query).scalars())
 
 
+def _usable_by(user_id: int):
+    """The condition a login `user_id` may broker with meets: their own, or shared with them."""
+    shared = select(LoginShare.login_id).where(LoginShare.grantee_id == user_id)
+    return or_(EventoryLogin.owner_id == user_id, EventoryLogin.id.in_(shared))
+
+
 def usable_logins(user_id: int) -> list[EventoryLogin]:
     """The logins `user_id` may broker with: their own and those shared with them, by id."""
-    shared = select(LoginShare.login_id).where(LoginShare.grantee_id == user_id)
-    query = (
-        db.select(EventoryLogin)
-        .where(or_(EventoryLogin.owner_id == user_id, EventoryLogin.id.in_(shared)))
-        .order_by(EventoryLogin.id)
-    )
+    query = db.select(EventoryLogin).where(_usable_by(user_id)).order_by(EventoryLogin.id)
     return list(db.session.execute(query).scalars())
 
 
@@ -81,9 +82,12 @@ def count_logins(owner_id: int, login_ids: list[int] | None = None) -> int:
 
 
 def count_usable(user_id: int, login_ids: list[int] | None = None) -> int:
-    """How many logins `user_id` may broker with (of `login_ids`, when given)."""
-    logins = usable_logins(user_id)
-    return len(logins) if login_ids is None else len({login.id for login in logins} & set(login_ids))
+    """How many logins `user_id` may broker with (of `login_ids`, when given), counted by the
+    database (no login is loaded just to be counted)."""
+    query = select(func.count()).select_from(EventoryLogin).where(_usable_by(user_id))
+    if login_ids is not None:
+        query = query.where(EventoryLogin.id.in_(set(login_ids)))
+    return db.session.execute(query).scalar_one()
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,6 @@ class Access:
 
     login: EventoryLogin
     role: str
-    share_id: int | None = None
 
     def require(self, *roles: str, refusal: str) -> None:
         """403 with `refusal` unless the caller's role is one of `roles`."""
@@ -113,7 +116,7 @@ def access(user_id: int, login_id: int) -> Access:
     ).scalar_one_or_none()
     if share is None:
         raise LoginNotFound()
-    return Access(login, share.role, share.id)
+    return Access(login, share.role)
 
 
 def login_view(user_id: int, login_id: int) -> dict:
