@@ -339,7 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
         path, sep, query = raw.partition("?")
         self._raw_path = path
         self._raw_query = query if sep else ""
-        self.fake._log_request(self.command, raw, self._header_dict())
+        self.fake._log_request(self.command, raw, self._header_dict(), self.client_address[1])
         try:
             outage = self.fake.outage
             if outage == "drop":
@@ -670,6 +670,7 @@ class FakeEventory:
     GET /download?size=N, /gzip, /slow?seconds=S, /reset, /redirect,
     /redirect-away, /redirect-relative, /status/<code>. Anything else: 404.
 
+    `peer_ports` has each logged request's client port, so a test can tell which connection it came on.
     `outage` plays Eventory down: an HTTP status (every route but /echo answers it) or "drop"
     (every connection closed without an answer). `calls(path)` counts the requests received
     for a path; `set_password` changes a user's Eventory password.
@@ -684,6 +685,7 @@ class FakeEventory:
         self.login_count = collections.Counter()
         self.login_attempts = 0
         self.requests: list = []
+        self.peer_ports: list[int] = []  # each request's client port: which connection it came on
         self.delay = 0.0
         self.login_delay = 0.0
         self.outage: int | str | None = None
@@ -782,12 +784,14 @@ class FakeEventory:
             self.login_count.clear()
             self.login_attempts = 0
             del self.requests[:]
+            del self.peer_ports[:]
 
     # -- internals used by the handler ------------------------------------
 
-    def _log_request(self, method, path, headers) -> None:
+    def _log_request(self, method, path, headers, peer_port) -> None:
         with self._lock:
             self.requests.append((method, path, headers))
+            self.peer_ports.append(peer_port)
 
     def _count_login_attempt(self) -> None:
         with self._lock:

@@ -122,6 +122,22 @@ def test_binary_download_is_byte_for_byte(live, ada, eventory):
     assert digest.hexdigest() == download_sha256(size)
 
 
+@pytest.mark.parametrize("brokered", [False, True], ids=["client-held", "brokered"])
+def test_answers_read_to_their_end_leave_the_connection_to_eventory_open(live, ada, eventory, brokered):
+    """The relay stops reading once an answer's Content-Length is in, without closing the
+    connection: the next calls reuse it (a new connection per call would cost a handshake each)."""
+    if brokered:
+        headers = {**ada, "X-Eventory-Login": str(save_login(live, ada))}
+    else:
+        headers = {**ada, "X-Eventory-Authorization": f"Bearer {eventory.issue_token('anna@example.com')}"}
+    assert live.get("/eventory/jobs/list", headers=headers).status_code == 200  # signs in if brokered
+    eventory.reset()
+    for target in ("/eventory/jobs/list", "/eventory/download?size=300000", "/eventory/jobs/list?page=2"):
+        response = live.get(target, headers=headers)
+        assert response.status_code == 200 and len(response.content) == int(response.headers["Content-Length"])
+    assert len(eventory.requests) == 3 and len(set(eventory.peer_ports)) == 1
+
+
 def test_gzip_answer_stays_gzip(live, ada, eventory):
     response = live.get("/eventory/gzip", headers={**ada, "Accept-Encoding": "gzip"}, stream=True)
     raw = response.raw.read(decode_content=False)

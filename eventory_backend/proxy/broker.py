@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 from werkzeug.exceptions import GatewayTimeout
@@ -22,19 +21,33 @@ from .upstream import Upstream
 
 log = logging.getLogger("eventory_backend.proxy")
 
+# What `Credentials.key` is a MAC under: new in every process, never stored or sent anywhere.
+_KEY_SECRET = secrets.token_bytes(32)
+
 
 @dataclass(frozen=True)
 class Credentials:
     """What a worker needs to sign in, read from the database before any upstream call: the
     login, its owner, and the Eventory username and encrypted password stored for it at that
     moment. The password is decrypted only to sign in: a call served by a cached token never
-    decrypts it."""
+    decrypts it.
+
+    `key` identifies these exact credentials in this process (the token cache, shared reads, stale
+    answers and logos are kept under it): a keyed BLAKE2b MAC under a per-process secret of the login, owner,
+    username and stored (encrypted) password, so a change of password is a new key and no
+    plaintext password is kept. Computed once, when the credentials are read."""
 
     login_id: int
     owner_id: int
     username: str
     sealed_password: str  # the stored Fernet token
     cipher: CredentialCipher
+    key: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = (str(self.login_id), str(self.owner_id), self.username, self.sealed_password)
+        message = "\0".join(fields).encode("utf-8", "surrogatepass")
+        object.__setattr__(self, "key", hashlib.blake2b(message, key=_KEY_SECRET, digest_size=32).digest())
 
     def password(self) -> str:
         """The plaintext password; 500 (before anything is sent) when no configured key reads it."""
@@ -82,22 +95,11 @@ class TokenCache:
         self.rejection_backoff = rejection_backoff
         self.metrics = metrics
         self.on_sign_in = on_sign_in
-        # Keys are HMACs under a per-process secret of the stored (encrypted) credentials: a
-        # change of password is a new key, and no plaintext password is kept.
-        self._secret = secrets.token_bytes(32)
+        # Keyed by `Credentials.key`: a change of password is a new key.
         self._lock = threading.Lock()
         self._tokens: dict[bytes, _Token] = {}
         self._rejected: dict[bytes, tuple[float, int]] = {}
         self._sign_in_locks: dict[bytes, threading.Lock] = {}
-
-    def _key(self, credentials: Credentials) -> bytes:
-        login, owner = str(credentials.login_id), str(credentials.owner_id)
-        fields = (login, owner, credentials.username, credentials.sealed_password)
-        return hmac.new(self._secret, "\0".join(fields).encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-
-    def key(self, credentials: Credentials) -> bytes:
-        """What identifies these exact credentials in this process (for other per-login state)."""
-        return self._key(credentials)
 
     def _sign_in_lock(self, key: bytes) -> threading.Lock:
         with self._lock:
@@ -127,7 +129,7 @@ class TokenCache:
 
     def token(self, credentials: Credentials, upstream: Upstream, *, stale: str | None = None) -> str:
         """A valid-looking token for these credentials, signing in if there is none (or only `stale`)."""
-        key = self._key(credentials)
+        key = credentials.key
         token = self._usable(key, stale)
         if token:
             return token
@@ -144,7 +146,7 @@ class TokenCache:
     def check(self, credentials: Credentials, upstream: Upstream) -> None:
         """Sign in now, whatever token or rejection is remembered (POST /logins/<id>/check);
         raises as a sign-in does."""
-        key = self._key(credentials)
+        key = credentials.key
         with self._sign_in_lock(key):
             self._sign_in(key, credentials, upstream)
 
@@ -183,7 +185,7 @@ class TokenCache:
 
     def drop(self, credentials: Credentials, stale: str) -> None:
         """Eventory refused `stale`: the next call signs in afresh (a newer token stays)."""
-        key = self._key(credentials)
+        key = credentials.key
         with self._lock:
             entry = self._tokens.get(key)
             if entry is not None and entry.value == stale:

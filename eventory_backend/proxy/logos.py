@@ -47,7 +47,7 @@ def logo_of(user_id: int, login_id: int) -> Logo:
     release_database()
     logos: BytesBoundLRU[Logo] = current_app.extensions["eventory_logos"]
     cache, up = token_cache(), upstream()
-    key = cache.key(credentials)
+    key = credentials.key
     kept = logos.get(login_id)
     if kept is not None and kept.value.credentials != key:
         kept = None

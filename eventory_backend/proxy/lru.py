@@ -7,14 +7,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 Value = TypeVar("Value")
 
 
-@dataclass(frozen=True)
-class Kept(Generic[Value]):
+class Kept(NamedTuple, Generic[Value]):  # a tuple: made on every kept answer, so made cheaply
     login_id: int
     value: Value
     size: int

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 import requests
@@ -30,16 +30,13 @@ from flask import Flask, current_app
 from werkzeug.exceptions import GatewayTimeout, HTTPException
 
 from ..logins.services import login_changed
-from .broker import Credentials, TokenCache
+from .broker import Credentials
 from .errors import EventoryBrokenBody, EventoryUnavailable, EventoryUnavailableForSignIn
 from .stale import StaleAnswers
-from .upstream import Answer, Upstream, broke_before_it_began, read_chunk
+from .upstream import Answer, Upstream, body_ended, broke_before_it_began, read_chunk
 
 log = logging.getLogger("eventory_backend.proxy")
 
-# What a waiter's own answer depends on besides the path and query, and what not sending it means
-# (no Accept-Encoding goes out as identity: the fan-out's and a relayed identity GET's are one).
-_REPRESENTATION = (("accept", ""), ("accept-encoding", "identity"), ("accept-language", ""))
 # Headers that make an answer the asker's own: such a GET is never shared.
 _OWN_ANSWER = frozenset({"range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
 # Eventory could not be asked, did not answer in time, or could not sign in: a stale answer may stand in.
@@ -48,11 +45,27 @@ _DOWN = (EventoryUnavailable, EventoryUnavailableForSignIn, GatewayTimeout)
 AHEAD = 16 * 1024 * 1024
 
 
+def _representation(headers: dict[str, str]) -> tuple[str, str, str]:
+    """What a waiter's own answer depends on besides the path and query (`headers` by lower-case
+    name): no Accept-Encoding goes out as identity, so the fan-out's and a relayed identity GET's are one."""
+    get = headers.get
+    return (
+        get("accept", "").strip().lower(),
+        get("accept-encoding", "identity").strip().lower(),
+        get("accept-language", "").strip().lower(),
+    )
+
+
 class Flight:
     """One call to Eventory and the waiters reading its answer. Its state is guarded by the
     registry's one lock, so joining and letting go of the first chunk never race; waiters sleep on
     the registry's one condition, woken only when some waiter of this call sleeps (the usual call,
     with one waiter, never pays for a wake-up)."""
+
+    __slots__ = (
+        "reads", "key", "login_id", "lock", "cond", "sleepers", "ready", "error", "response", "status",
+        "headers", "chunks", "base", "held", "reading", "done", "broken", "waiters", "kept", "kept_size",
+    )  # fmt: skip
 
     def __init__(self, reads: SharedReads, key: Hashable, login_id: int):
         self.reads, self.key, self.login_id = reads, key, login_id
@@ -103,6 +116,11 @@ class Flight:
             raise EventoryUnavailable()
         return Answer(self.status, self.headers, reader)
 
+    def read_to_end(self, reader: Reader) -> bool:
+        """Whether the answer is complete and `reader` has had all of it."""
+        with self.lock:
+            return self.done and not self.broken and reader.position == self.base + len(self.chunks)
+
     def next_chunk(self, reader: Reader) -> bytes:
         """The reader's next chunk, read from Eventory if nobody has yet; b"" at the end."""
         while True:
@@ -147,11 +165,17 @@ class Flight:
                 self.chunks.append(chunk)
                 self.held += len(chunk)
                 self._keep(chunk)
+                if body_ended(self.response):
+                    # The end is known now: kept before any waiter has the last chunk, and no
+                    # waiter asks Eventory for the b"" that would only say so.
+                    self.done = True
+                    self.reads.forget(self)
+                    finished = self.kept
             self._wake()
         if self.done:
             self.response.close()
             if finished is not None:
-                self.reads.stale.keep(self.key, self.login_id, self.headers, finished)
+                self.reads.stale.keep(self.key, self.login_id, self.headers, finished, self.kept_size)
 
     def _sleep(self) -> None:
         self.sleepers += 1
@@ -174,7 +198,11 @@ class Flight:
 
     def _let_go(self) -> None:
         """Drop the chunks every waiter has read (under the lock); no one joins once the first is gone."""
-        lowest = min((waiter.position for waiter in self.waiters), default=self.base + len(self.chunks))
+        waiters = self.waiters
+        if len(waiters) == 1:  # the usual call
+            lowest = next(iter(waiters)).position
+        else:
+            lowest = min((waiter.position for waiter in waiters), default=self.base + len(self.chunks))
         if lowest > self.base:
             self.reads.forget(self)
             if self.held >= self.reads.ahead:
@@ -201,19 +229,28 @@ class Flight:
 class Reader:
     """One waiter's body: the flight's chunks from the first, each as soon as it is read."""
 
+    __slots__ = ("flight", "position", "pending", "closed")
+
     def __init__(self, flight: Flight):
         self.flight = flight
         self.position = 0
         self.pending = b""
         self.closed = False
 
-    def start(self) -> None:
-        """Read the first chunk now: a body that breaks before it begins is still a 502 (or stale)."""
+    def start(self) -> Iterable[bytes]:
+        """Read the first chunk now (a body that breaks before it begins is still a 502, or stale
+        in its place); the body to answer with: the whole of it at once when that chunk was all
+        of it (the usual small answer, no more turns through the flight), else this reader."""
         try:
-            self.pending = self.flight.next_chunk(self)
+            first = self.flight.next_chunk(self)
         except EventoryBrokenBody:
             self.close()
             raise broke_before_it_began() from None
+        if self.flight.read_to_end(self):
+            self.close()
+            return (first,) if first else ()
+        self.pending = first
+        return self
 
     def __iter__(self) -> Reader:
         return self
@@ -243,8 +280,8 @@ class Reader:
 class SharedReads:
     """The calls to Eventory in flight in this process, and the last good answers (`stale`)."""
 
-    def __init__(self, upstream: Upstream, tokens: TokenCache, stale: StaleAnswers):
-        self.upstream, self.tokens, self.stale = upstream, tokens, stale
+    def __init__(self, upstream: Upstream, stale: StaleAnswers):
+        self.upstream, self.stale = upstream, stale
         self.ahead = AHEAD
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
@@ -262,10 +299,9 @@ class SharedReads:
         """Eventory's answer to this brokered GET, `send` called by the leader of identical ones;
         a stale answer when Eventory is down, if one is young enough."""
         lowered = {name.lower(): value for name, value in headers.items()}
-        if _OWN_ANSWER & lowered.keys():
+        if not _OWN_ANSWER.isdisjoint(lowered):
             return Answer.streamed(send())
-        representation = tuple(lowered.get(name, default).strip().lower() for name, default in _REPRESENTATION)
-        key = (self.tokens.key(credentials), path, query, representation)
+        key = (credentials.key, path, query, _representation(lowered))
         try:
             answer = self._read(key, credentials.login_id, send)
         except _DOWN:
@@ -295,7 +331,7 @@ class SharedReads:
                 reader.close()
                 raise
         answer = flight.answer(reader)
-        reader.start()
+        answer.body = reader.start()
         return answer
 
     def forget(self, flight: Flight) -> None:
@@ -310,9 +346,7 @@ class SharedReads:
 
 def init_app(app: Flask) -> None:
     stale = StaleAnswers(app.config["STALE_IF_ERROR"], app.config["STALE_CACHE_BYTES"])
-    app.extensions["eventory_reads"] = SharedReads(
-        app.extensions["eventory_upstream"], app.extensions["eventory_tokens"], stale
-    )
+    app.extensions["eventory_reads"] = SharedReads(app.extensions["eventory_upstream"], stale)
 
 
 def shared_reads() -> SharedReads:

@@ -30,9 +30,13 @@ class StaleAnswers:
     def enabled(self) -> bool:
         return self.largest > 0
 
-    def keep(self, key: Hashable, login_id: int, headers: list[tuple[str, str]], chunks: list[bytes]) -> None:
-        """Remember a complete 200 answer (the newest replaces the one before)."""
-        size = sum(map(len, chunks))
+    def keep(
+        self, key: Hashable, login_id: int, headers: list[tuple[str, str]], chunks: list[bytes], size: int | None = None
+    ) -> None:
+        """Remember a complete 200 answer (the newest replaces the one before); `size` is its
+        chunks' bytes when the caller has counted them already."""
+        if size is None:
+            size = sum(map(len, chunks))
         if self.enabled and size <= self.largest:
             self._kept.keep(key, login_id, (headers, tuple(chunks)), size)
 

@@ -159,12 +159,21 @@ def read_chunk(response: requests.Response, metrics: Metrics | None) -> bytes:
         raise EventoryBrokenBody("Eventory's answer broke off.") from None
 
 
+def body_ended(response: requests.Response) -> bool:
+    """Whether Eventory's answer has been read to its end (all of its Content-Length, or the last
+    chunk of a chunked one), so asking for more would only return b"". Its connection is back in
+    the pool by then."""
+    return response.raw.closed
+
+
 def stream_body(response: requests.Response) -> Iterator[bytes]:
     """Eventory's bytes as sent, each chunk as soon as it arrives (see read_chunk)."""
     metrics = current_metrics()  # runs at the first chunk, still inside the request (see started_body)
     try:
         while chunk := read_chunk(response, metrics):
             yield chunk
+            if body_ended(response):
+                break
     finally:
         response.close()
 
@@ -203,7 +212,10 @@ class Answer:
 
     def header(self, name: str) -> str | None:
         lower = name.lower()
-        return next((value for key, value in self.headers if key.lower() == lower), None)
+        for key, value in self.headers:
+            if key.lower() == lower:
+                return value
+        return None
 
     def close(self) -> None:
         close = getattr(self.body, "close", None)
