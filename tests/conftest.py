@@ -4,9 +4,11 @@ the fake Eventory, the app under a real waitress server, and a headless browser.
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -45,7 +47,7 @@ def database_url(tmp_path) -> str:
     if url:
         _reset_database(url)
         return url
-    return f"sqlite:///{(tmp_path / 'test.db').as_posix()}"
+    return _sqlite(tmp_path / "test.db")
 
 
 @pytest.fixture(scope="session")
@@ -69,12 +71,36 @@ def eventory(fake_eventory) -> Iterator[FakeEventory]:
     fake_eventory.release()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A SQLite file brought to the newest revision once per run. A test's SQLite database starts
+    as a copy of it, since the migrations are most of an app's start (tests marked `empty_database`,
+    and apps built with AUTO_MIGRATE=False, start from an empty file as a new deployment does)."""
+    folder = tmp_path_factory.mktemp("migrated")
+    path = folder / "migrated.db"
+    app = create_app(
+        {"TESTING": True, "INSTANCE_PATH": str(folder / "instance"), "SQLALCHEMY_DATABASE_URI": _sqlite(path)}
+    )
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()  # the last connection closed: the whole database is in the file
+    return path
+
+
+def _sqlite(path: Path) -> str:
+    return f"sqlite:///{path.as_posix()}"
+
+
 @pytest.fixture
-def make_app(tmp_path, database_url, fake_eventory):
+def make_app(request, tmp_path, database_url, fake_eventory):
     """Build an app with test defaults and extra settings."""
     apps = []
 
     def make(**settings):
+        sqlite_file = Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:///") else None
+        from_empty = request.node.get_closest_marker("empty_database") or settings.get("AUTO_MIGRATE") is False
+        if sqlite_file is not None and not sqlite_file.exists() and not from_empty:
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite"), sqlite_file)
         config = {
             "TESTING": True,
             "INSTANCE_PATH": str(tmp_path / "instance"),

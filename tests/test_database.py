@@ -77,6 +77,7 @@ def schema_drift(app) -> list:
         return compare_metadata(context, db.metadata)
 
 
+@pytest.mark.empty_database
 def test_start_brings_an_empty_database_to_the_models(app):
     assert schema_drift(app) == []
     with app.app_context():
