@@ -349,6 +349,13 @@ def main() -> int:
         "Python, as production does, and the counts then vary by about 1%% from run to run",
     )
     parser.add_argument("--keep", action="store_true", help="keep each measurement's folder (logs, dumps)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="WORD",
+        help="measure only the requests whose name holds WORD (repeatable; 'floor' for the floor), "
+        "e.g. --only brokered: a quicker comparison of one path",
+    )
     args = parser.parse_args()
     if sys.platform != "linux":
         sys.exit("bench/instructions.py needs Linux and valgrind.")
@@ -366,15 +373,19 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+    kinds = [kind for kind in KINDS if not args.only or any(word in kind.name for word in args.only)]
+    with_floor = not args.only or "floor" in args.only
+    if not kinds and not with_floor:
+        sys.exit(f"--only matches none of: {', '.join(kind.name for kind in KINDS)}, floor")
     print(machine(), flush=True)
     labels: list[str] = []
-    counts: dict[str, list[tuple[float, bool]]] = {kind.name: [] for kind in KINDS}
+    counts: dict[str, list[tuple[float, bool]]] = {kind.name: [] for kind in kinds}
     started = time.monotonic()
     for number, checkout in enumerate(checkouts, 1):
         labels.append(f"({number}) {checkout.name} {describe(checkout)}")
         print(f"{labels[-1]}: {checkout}", flush=True)
         code = fingerprint(checkout)
-        for kind in KINDS:
+        for kind in kinds:
             value = measure(checkout, kind, args.requests, args.hash_seed, args.keep)
             changed = fingerprint(checkout) != code
             counts[kind.name].append((value, changed))
@@ -384,15 +395,18 @@ def main() -> int:
                 flush=True,
             )
     # The stack's floor, once: what each checkout's relay is divided by.
-    floor = measure(BENCH.parent, FLOOR_KIND, args.requests, args.hash_seed, args.keep)
-    print(f"  [{time.monotonic() - started:5.0f}s] {FLOOR_KIND.name}: {floor:,.0f}", flush=True)
+    floor = measure(BENCH.parent, FLOOR_KIND, args.requests, args.hash_seed, args.keep) if with_floor else None
+    if floor is not None:
+        print(f"  [{time.monotonic() - started:5.0f}s] {FLOOR_KIND.name}: {floor:,.0f}", flush=True)
     print(
         f"\n{args.requests} requests counted per figure after {WARM_UP} of warm-up, over {CONNECTIONS} keep-alive "
         f"connections; PYTHONHASHSEED={args.hash_seed}; valgrind --tool=callgrind {' '.join(VALGRIND_OPTIONS)}"
     )
     print(table(labels, counts))
-    print(f"\nthe floor (bench/floor_relay.py, the same request with the same Eventory token): {floor:,.0f}")
-    for kind in KINDS[:2]:
+    if floor is not None:
+        print(f"\nthe floor (bench/floor_relay.py, the same request with the same Eventory token): {floor:,.0f}")
+    for kind in [kind for kind in KINDS[:2] if kind in kinds and floor is not None]:
+        assert floor is not None
         ratios = ", ".join(f"({number}) {value / floor:.3f}" for number, (value, _) in enumerate(counts[kind.name], 1))
         print(f"{kind.name} / floor: {ratios}")
     if any(changed for cells in counts.values() for _, changed in cells):
