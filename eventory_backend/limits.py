@@ -21,6 +21,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from .extensions import limiter
 from .limiter_app_wide_pass import skip_app_wide_pass_without_app_wide_limits
+from .limiter_memory_sweeper import sweep_in_one_thread
 from .web.fields import folded
 
 
@@ -133,3 +134,5 @@ proxy_per_user = proxy_per_user_times(lambda: 1)
 def init_app(app: Flask) -> None:
     limiter.init_app(app)
     skip_app_wide_pass_without_app_wide_limits(app)
+    if limiter.enabled:  # (a disabled limiter has set up no storage)
+        sweep_in_one_thread(limiter.storage)

@@ -4,6 +4,8 @@ it silently."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import flask_jwt_extended.view_decorators as view_decorators
@@ -13,11 +15,13 @@ from flask import Flask
 from flask_jwt_extended import decode_token, get_jwt_header, verify_jwt_in_request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.storage import MemoryStorage
 from sqlalchemy import select
 
 from eventory_backend.auth.guard import REVOCATION_CHECK
 from eventory_backend.auth.models import RevokedToken, User
 from eventory_backend.extensions import db, limiter
+from eventory_backend.limiter_memory_sweeper import SWEEP_SECONDS, sweep_in_one_thread
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.listing_without_orm import login_summaries
 from eventory_backend.logins.models import EventoryLogin, LoginShare
@@ -179,3 +183,45 @@ def test_driver_queries_read_what_sqlalchemy_reads_in_the_drivers_parameter_styl
 def _normalised(row):
     """Flags as the driver returns them (0/1 on SQLite, booleans elsewhere) compared as booleans."""
     return None if row is None else tuple(bool(value) if value in (0, 1) else value for value in row)
+
+
+# --- limiter_memory_sweeper.py: one thread sweeps the in-memory rate-limit storage --------------
+
+
+def _hits_start_threads(storage: MemoryStorage, monkeypatch) -> int:
+    """How many threads some hits of the fixed and the moving window start, 20 ms apart (the
+    storage's own timer lasts 10 ms, so unswept it would start one for each)."""
+    started = []
+    real_start = threading.Thread.start
+
+    def counted_start(thread: threading.Thread) -> None:
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted_start)
+    for _ in range(3):
+        storage.incr("fixed", 60)
+        storage.acquire_entry("moving", 100, 60)
+        time.sleep(0.02)
+    monkeypatch.undo()
+    return len(started)
+
+
+def test_a_swept_memory_storage_starts_no_thread_of_its_own_and_still_expires(monkeypatch):
+    assert _hits_start_threads(MemoryStorage(), monkeypatch) > 0  # what the workaround is for
+    storage = MemoryStorage()
+    assert sweep_in_one_thread(storage)
+    assert _hits_start_threads(storage, monkeypatch) == 0
+    storage.incr("short", 0.2)
+    storage.acquire_entry("short-moving", 100, 0.2)
+    deadline = time.monotonic() + 5 * SWEEP_SECONDS
+    while "short" in storage.storage or storage.events.get("short-moving"):
+        assert time.monotonic() < deadline, "the sweeper never dropped the expired entries"
+        time.sleep(0.05)
+    assert storage.get("fixed") == 3  # live entries stay
+
+
+def test_the_apps_rate_limit_storage_is_swept(make_app):
+    make_app(RATELIMIT_ENABLED=True)  # the default storage, memory://
+    storage = limiter.storage
+    assert isinstance(storage, MemoryStorage) and storage.timer.name == "rate-limit-sweeper"
