@@ -80,6 +80,8 @@ RSS_LIMIT_MB = 4096  # past this the bench abandons the call and stops the backe
 FANOUT_ANSWER_LIMIT = 1024 * MB  # the most of one /multisite answer the bench reads
 FANOUT_CALL_SECONDS = 180  # the most one such call may take, answer read included
 ROUNDS = 3  # the floor and the backend take turns this many times for the CPU ratios
+PACED_REQUESTS = 150  # per server and round in the paced step
+PACED_GAP = 0.02  # seconds between the paced step's requests: a server that is not busy
 FAKE_MIN_RPS = 10_000  # "tens of thousands a second": below this the fake could be the bottleneck
 NOISY_CORES = 0.15  # other processes' mean CPU use above which the run is flagged as disturbed
 
@@ -610,6 +612,54 @@ def relay_cost(report: Report, backend: Server, floor: Server, fake: Server, s: 
     )
 
 
+def paced(report: Report, backend: Server, floor: Server, s: Setup) -> None:
+    """CPU per relayed request when requests come one at a time, PACED_GAP apart, as a server that
+    is not busy sees them: what a request starts or wakes up each time (a thread, a timer) shows
+    here, where under load it is shared by many requests."""
+    report.step(
+        f"relay CPU per request, one request every {PACED_GAP * 1000:.0f} ms, {PACED_REQUESTS} requests "
+        f"x {ROUNDS} rounds each for the floor, the relay and the brokered relay "
+        f"({3 * ROUNDS * PACED_REQUESTS * (PACED_GAP + 0.003):.0f} s)"
+    )
+    servers = (
+        ("floor", floor, s.floor_headers),
+        ("relay", backend, s.relay_headers),
+        ("brokered", backend, {**s.backend_auth, "X-Eventory-Login": str(s.login_ids[0])}),
+    )
+    figures: dict[str, list[float]] = {name: [] for name, _, _ in servers}
+    for _ in range(ROUNDS):  # taking turns, as in relay_cost
+        for name, server, headers in servers:
+            parts = urlsplit(server.url)
+            connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+            try:
+                for counted in (False, True):  # a few to warm the connection up, then the counted ones
+                    started = server.cpu_seconds()
+                    for _ in range(PACED_REQUESTS if counted else 10):
+                        connection.request("GET", "/eventory/jobs/list", headers=headers)
+                        answer = connection.getresponse()
+                        answer.read()
+                        if answer.status != 200:
+                            raise RuntimeError(f"paced {name}: {answer.status}")
+                        time.sleep(PACED_GAP)
+                figures[name].append((server.cpu_seconds() - started) / PACED_REQUESTS * 1000)
+            finally:
+                connection.close()
+    floor_ms = statistics.median(figures["floor"])
+    for name in ("relay", "brokered"):
+        ratios = [mine / theirs for mine, theirs in zip(figures[name], figures["floor"], strict=True)]
+        ratio = statistics.median(ratios)
+        report.add(
+            Row(
+                f"{name} CPU/request, paced",
+                "/".join(f"{value:.2f}" for value in figures[name]) + " ms",
+                f"floor {'/'.join(f'{value:.2f}' for value in figures['floor'])} ms (median {floor_ms:.2f})",
+                f"median {ratio:.2f}x the floor ({', '.join(f'{x:.2f}' for x in ratios)})",
+                f"<= {RELAY_CPU_FLOOR_RATIO}x the floor",
+                ratio <= RELAY_CPU_FLOOR_RATIO,
+            )
+        )
+
+
 def as_started(report: Report, backend: Server, pinned: Server, s: Setup, pinned_setup: Setup, seconds: int) -> None:
     """`python wsgi.py` as the README starts it against the same server pinned from outside, on the same CPU."""
     report.step(
@@ -1038,7 +1088,8 @@ def reads(report: Report, backend: Server, floor: Server, fake: Server, s: Setup
 
 # --- main -----------------------------------------------------------------------------------
 
-STEPS = ("relay", "as-started", "slow", "streaming", "fanout", "shared", "reads", "fanout-memory")  # in run order
+# in run order
+STEPS = ("relay", "paced", "as-started", "slow", "streaming", "fanout", "shared", "reads", "fanout-memory")
 
 
 def describe_checkout() -> str:
@@ -1138,6 +1189,8 @@ def main() -> int:
         steps = set(args.only or STEPS)
         if "relay" in steps:
             relay_cost(report, backend, floor, fake, setup, args.seconds)
+        if "paced" in steps:
+            paced(report, backend, floor, setup)
         if "as-started" in steps:
             pinned = start_backend(workdir / "pinned", fake.url, extra_env, backend_cpus, name="pinned backend")
             servers.append(pinned)
