@@ -74,8 +74,10 @@ def eventory(fake_eventory) -> Iterator[FakeEventory]:
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory) -> Path:
     """A SQLite file brought to the newest revision once per run. A test's SQLite database starts
-    as a copy of it, since the migrations are most of an app's start (tests marked `empty_database`,
-    and apps built with AUTO_MIGRATE=False, start from an empty file as a new deployment does)."""
+    as a copy of it, and the app built on the copy skips the start's migration step, since the
+    migrations are most of an app's start. Tests marked `empty_database`, and apps built with
+    AUTO_MIGRATE=False, start from an empty file as a new deployment does; a second app on the
+    same file (a restart) runs the start's migration step on the up-to-date database."""
     folder = tmp_path_factory.mktemp("migrated")
     path = folder / "migrated.db"
     app = create_app(
@@ -97,9 +99,11 @@ def make_app(request, tmp_path, database_url, fake_eventory):
     apps = []
 
     def make(**settings):
-        sqlite_file = Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:///") else None
+        url = settings.get("SQLALCHEMY_DATABASE_URI", database_url)
+        sqlite_file = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
         from_empty = request.node.get_closest_marker("empty_database") or settings.get("AUTO_MIGRATE") is False
-        if sqlite_file is not None and not sqlite_file.exists() and not from_empty:
+        copied = sqlite_file is not None and not sqlite_file.exists() and not from_empty
+        if copied:
             shutil.copyfile(request.getfixturevalue("migrated_sqlite"), sqlite_file)
         config = {
             "TESTING": True,
@@ -110,6 +114,7 @@ def make_app(request, tmp_path, database_url, fake_eventory):
             "CORS_ORIGINS": ["https://multisite.example"],
             # Limits are tested on their own (test_limits.py); elsewhere they would only add noise.
             "RATELIMIT_ENABLED": False,
+            "AUTO_MIGRATE": not copied,  # a copy of the migrated file is up to date already
         }
         config.update(settings)
         app = create_app(config)
@@ -245,18 +250,57 @@ def two_instances_on_sqlite(tmp_path, eventory) -> Iterator[tuple[LiveServer, Li
             process.wait(timeout=15)
 
 
-@pytest.fixture
-def driver(tmp_path, monkeypatch):
-    """Headless Chromium (tests/browser.py); modules that use it carry `browser.needs_chromium`."""
-    from .browser import start_chromium  # here: the other tests run without selenium installed
+class Chromium:
+    """The run's one headless Chromium (tests/browser.py), started when a test first needs it:
+    starting one takes a second or two."""
 
-    # Both paths are given, so Selenium Manager is never asked; SE_OFFLINE would stop it downloading anyway.
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    browser = start_chromium(tmp_path)
+    def __init__(self, folder_factory):
+        self.folder_factory = folder_factory
+        self.browser = None
+
+    def clean(self):
+        """The browser on a blank page, at its first window size, its logs read away; a new one if
+        the last test left it unusable."""
+        from selenium.common.exceptions import WebDriverException
+
+        if self.browser is not None:
+            try:
+                self.browser.get("about:blank")
+                self.browser.set_window_size(1280, 1600)
+                self.browser.get_log("performance")
+                self.browser.get_log("browser")
+                return self.browser
+            except WebDriverException:
+                self.quit()
+        from .browser import start_chromium  # here: the other tests run without selenium installed
+
+        # Both paths are given, so Selenium Manager is never asked; SE_OFFLINE would stop it downloading anyway.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SE_OFFLINE", "true")
+            self.browser = start_chromium(self.folder_factory.mktemp("chromium"))
+        return self.browser
+
+    def quit(self) -> None:
+        if self.browser is not None:
+            browser, self.browser = self.browser, None
+            browser.quit()
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory) -> Iterator[Chromium]:
+    chromium = Chromium(tmp_path_factory)
     try:
-        yield browser
+        yield chromium
     finally:
-        browser.quit()
+        chromium.quit()
+
+
+@pytest.fixture
+def driver(chromium):
+    """Headless Chromium; modules that use it carry `browser.needs_chromium`. One browser serves
+    the run; each test serves the backend on a port of its own, so no page, storage or cache of an
+    earlier test belongs to its origin."""
+    return chromium.clean()
 
 
 @pytest.fixture
