@@ -13,8 +13,9 @@ second (holding them weakly, so an app that is gone takes its storage with it), 
 each storage's `timer`: MemoryStorage starts a new timer only when `timer.is_alive()` is false.
 
 Under the public API: the storage's `timer` attribute and its private `__expire_events` method;
-checked against limits 5.x. tests/test_library_workarounds.py fails if either changes. If the
-method is missing, the storage is left as it is (its own timers, as before).
+checked against limits 5.8 (pinned in requirements.txt). tests/test_library_workarounds.py fails
+if either changes. If the method is missing, the storage is left as it is (its own timers, as
+before).
 """
 
 from __future__ import annotations

@@ -33,9 +33,9 @@ class Credentials:
     decrypts it.
 
     `key` identifies these exact credentials in this process (the token cache, shared reads, stale
-    answers and logos are kept under it): a keyed BLAKE2b MAC under a per-process secret of the login, owner,
-    username and stored (encrypted) password, so a change of password is a new key and no
-    plaintext password is kept. Computed once, when the credentials are read."""
+    answers and logos are kept under it): a keyed BLAKE2b MAC, under a per-process secret, of the
+    login, owner, username and stored (encrypted) password, so a change of password is a new key
+    and no plaintext password is kept. Computed once, when the credentials are read."""
 
     login_id: int
     owner_id: int
