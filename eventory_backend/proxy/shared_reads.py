@@ -157,20 +157,16 @@ class Flight:
         finished: list[bytes] | None = None
         with self.lock:
             self.reading = False
-            if broken or not chunk:
-                self.done, self.broken = True, broken
-                self.reads.forget(self)
-                finished = self.kept if not broken else None
-            else:
+            if chunk:
                 self.chunks.append(chunk)
                 self.held += len(chunk)
                 self._keep(chunk)
-                if body_ended(self.response):
-                    # The end is known now: kept before any waiter has the last chunk, and no
-                    # waiter asks Eventory for the b"" that would only say so.
-                    self.done = True
-                    self.reads.forget(self)
-                    finished = self.kept
+            # The end is known with the last chunk (its Content-Length in): the answer is kept before
+            # any waiter has that chunk, and no waiter asks Eventory for the b"" that would only say so.
+            if broken or not chunk or body_ended(self.response):
+                self.done, self.broken = True, broken
+                self.reads.forget(self)
+                finished = None if broken else self.kept
             self._wake()
         if self.done:
             self.response.close()
