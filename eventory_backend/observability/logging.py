@@ -17,6 +17,8 @@ from flask import g, has_request_context
 from flask.logging import default_handler
 
 access_log = logging.getLogger("eventory_backend.access")
+# json.dumps(line, default=str) would build a new encoder for every line.
+_as_json = json.JSONEncoder(default=str).encode
 
 
 def loggable(text: str, limit: int) -> str:
@@ -50,7 +52,7 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         # ASCII only: nothing in a line can move a terminal's cursor or forge another line.
-        return json.dumps(line, default=str)
+        return _as_json(line)
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -119,3 +121,6 @@ def log_everything_as_json() -> None:
         package = logging.getLogger("eventory_backend")
         if any(isinstance(handler, _StderrHandler) for handler in package.handlers):
             package.propagate = False
+        # No JSON line shows the thread, process or multiprocessing name a record would otherwise
+        # look up when it is made (a getpid system call among them, on every access-log line).
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
