@@ -4,6 +4,7 @@ it silently."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
@@ -17,7 +18,9 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import MemoryStorage
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
+from eventory_backend import driver_queries
 from eventory_backend.auth.guard import REVOCATION_CHECK
 from eventory_backend.auth.models import RevokedToken, User
 from eventory_backend.extensions import db, limiter
@@ -178,6 +181,47 @@ def test_driver_queries_read_what_sqlalchemy_reads_in_the_drivers_parameter_styl
             found = logins.stored_credentials(user_id, login_id)
             assert (found.login_id, found.owner_id, found.username) == (login_id, 1, EVENTORY_LOGIN["username"])
             assert found.read_only is False
+
+
+def test_on_sqlite_each_thread_keeps_one_connection_that_reads_the_latest_commit(app, client):
+    """driver_queries.py: a SQLite file's statements run on the thread's own connection, taken out
+    of the pool once, in autocommit (no snapshot left open), and replaced when it fails."""
+    with app.app_context():
+        if not driver_queries._keeps_own_connections(db.engine):
+            pytest.skip("SQLite files only: a database server's statements take a pooled connection each")
+    ada = register_and_login(client, ADA)
+    with app.test_request_context():
+        engine = db.engine
+        claims = decode_token(ada["Authorization"].removeprefix("Bearer "))
+        params = {"user_id": 1, "family": claims["fam"], "jti": claims["jti"]}
+        assert REVOCATION_CHECK.first(db.engine, params)[-1] in (0, False)
+        held = driver_queries._own.by_engine[db.engine][threading.get_ident()]
+        assert db.engine.pool.checkedout() == 0  # detached: it is not counted as the pool's
+        # Another writer (a second instance on the same file) revokes the token: seen at once.
+        writer = sqlite3.connect(db.engine.url.database)
+        writer.execute("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)", (claims["jti"], "2999-01-01"))
+        writer.commit()
+        writer.close()
+        assert REVOCATION_CHECK.first(db.engine, params)[-1] in (1, True)
+        assert driver_queries._own.by_engine[db.engine][threading.get_ident()] is held and not held.in_transaction
+        # Another thread has its own.
+        theirs = []
+        other = threading.Thread(target=lambda: theirs.append(REVOCATION_CHECK.first(engine, params)))
+        other.start()
+        other.join()
+        assert theirs == [REVOCATION_CHECK.first(db.engine, params)]
+        # A connection that fails answers as SQLAlchemy would, and the next statement gets a new one.
+        held.close()
+        with pytest.raises(DBAPIError):
+            REVOCATION_CHECK.first(db.engine, params)
+        assert REVOCATION_CHECK.first(db.engine, params)[-1] in (1, True)
+        assert driver_queries._own.by_engine[db.engine][threading.get_ident()] is not held
+        # Disposing of the engine closes every thread's connection (a test run's files are let go).
+        held = driver_queries._own.by_engine[db.engine][threading.get_ident()]
+        db.engine.dispose()
+        assert db.engine not in driver_queries._own.by_engine
+        with pytest.raises(sqlite3.ProgrammingError):
+            held.cursor()
 
 
 def _normalised(row):
