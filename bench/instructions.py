@@ -7,7 +7,7 @@ A CHECKOUT is a directory holding this project's wsgi.py (for instance an older 
 with `git worktree add`). For each checkout and each kind of request it starts the fake Eventory
 (bench/fake_eventory_async.py) and that checkout's backend as bench/run.py does (`python wsgi.py`,
 same environment), but under `valgrind --tool=callgrind --fair-sched=yes` with PYTHONHASHSEED=0;
-sets up an account and 10 logins through the API (bench/run.py's `set_up`); sends 40 warm-up
+sets up an account and 10 logins through the API (bench/run.py's `set_up`); sends 300 warm-up
 requests over 4 keep-alive connections; zeroes the counters (`callgrind_control --zero`); sends
 exactly N more requests, one at a time, round-robin over the same 4 connections; dumps the counters
 (`callgrind_control --dump`) and divides the dump's Ir summary (user-space instructions executed by
@@ -42,7 +42,9 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import run  # noqa: E402  (bench/run.py: the fake, the set-up and the one-off calls are reused from it)
 
-WARM_UP = 40
+# Enough for each of waitress's 64 threads to have served a few requests: what a thread sets up
+# the first time (its own SQLite connection, driver_queries.py) is paid once, not per request.
+WARM_UP = 300
 CONNECTIONS = 4
 START_SECONDS = 300  # the most a backend may take to answer under callgrind (it runs some 50x slower)
 MEASURE_SECONDS = 900  # the most one measurement (start, set-up, warm-up, count) may take in all
