@@ -36,6 +36,7 @@ import contextlib
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -67,38 +68,54 @@ class DriverQuery:
         """The statement's first row as the driver returns it, or None."""
         sql, order = self.compiled(engine)
         arguments: Any = tuple(params[name] for name in order) if order is not None else params
-        driver_error = engine.dialect.loaded_dbapi.Error
         if _keeps_own_connections(engine):
-            held, cursor = _own.connection(engine), None
-            try:
-                cursor = held.cursor()
-                cursor.execute(sql, arguments)
-                return cursor.fetchone()
-            except driver_error as error:
-                _own.drop(engine)
-                raise _as_sqlalchemy_error(engine, sql, error) from None
-            finally:
-                if cursor is not None:
-                    with contextlib.suppress(driver_error):
-                        cursor.close()
+            return _first_row(engine, _own.connection(engine), sql, arguments, _drop_own)
+        connection = _pooled_connection(engine)
         try:
-            connection = engine.raw_connection()
-        except driver_error as error:
-            raise _as_sqlalchemy_error(engine, None, error) from None
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, arguments)
-                return cursor.fetchone()
-            except driver_error as error:
-                if engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor):
-                    connection.invalidate(error)
-                raise _as_sqlalchemy_error(engine, sql, error) from None
-            finally:
-                with contextlib.suppress(driver_error):
-                    cursor.close()
+            return _first_row(engine, connection, sql, arguments, _invalidate_if_dropped)
         finally:
             connection.close()
+
+
+def _pooled_connection(engine: Engine) -> Any:
+    """A connection from the engine's pool; a driver error as SQLAlchemy's own exception."""
+    try:
+        return engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as error:
+        raise _as_sqlalchemy_error(engine, None, error) from None
+
+
+# What a statement's failure does to its connection: (engine, connection, driver error, cursor or None).
+OnFailure = Callable[[Engine, Any, Any, Any], None]
+
+
+def _first_row(engine: Engine, connection: Any, sql: str, arguments: Any, on_failure: OnFailure) -> tuple | None:
+    """Run `sql` on `connection` and read its first row; a driver error goes to `on_failure`, then
+    is raised as SQLAlchemy's own exception."""
+    driver_error = engine.dialect.loaded_dbapi.Error
+    cursor = None
+    try:
+        cursor = connection.cursor()
+        cursor.execute(sql, arguments)
+        return cursor.fetchone()
+    except driver_error as error:
+        on_failure(engine, connection, error, cursor)
+        raise _as_sqlalchemy_error(engine, sql, error) from None
+    finally:
+        if cursor is not None:
+            with contextlib.suppress(driver_error):
+                cursor.close()
+
+
+def _invalidate_if_dropped(engine: Engine, connection: Any, error: Any, cursor: Any) -> None:
+    """A pooled connection the server dropped is invalidated, as SQLAlchemy would."""
+    if engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor):
+        connection.invalidate(error)
+
+
+def _drop_own(engine: Engine, _connection: Any, _error: Any, _cursor: Any) -> None:
+    """A thread's own SQLite connection that failed is closed; its next statement opens a new one."""
+    _own.drop(engine)
 
 
 def _keeps_own_connections(engine: Engine) -> bool:
@@ -120,11 +137,7 @@ class _OwnConnections:
         return held if held is not None else self._open(engine)
 
     def _open(self, engine: Engine) -> Any:
-        driver_error = engine.dialect.loaded_dbapi.Error
-        try:
-            pooled = engine.raw_connection()
-        except driver_error as error:
-            raise _as_sqlalchemy_error(engine, None, error) from None
+        pooled = _pooled_connection(engine)
         pooled.detach()  # ours from now on: the pool opens another when it needs one
         with self._lock:
             threads = self.by_engine.get(engine)

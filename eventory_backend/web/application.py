@@ -31,12 +31,12 @@ class Application(Flask):
         try:
             if target in self._plain_functions:
                 return func
-        except TypeError:  # neither hashable nor weakly referable: ask every time
+        except TypeError:  # not hashable: ask every time
             return super().ensure_sync(func)
         if inspect.iscoroutinefunction(func):
             return self.async_to_sync(func)
         try:
             self._plain_functions.add(target)
-        except TypeError:
+        except TypeError:  # not weakly referable: asked again next time
             pass
         return func
