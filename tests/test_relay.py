@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from flask_jwt_extended import create_access_token
+from werkzeug.exceptions import BadRequest
+
+from eventory_backend.proxy.forwarding import checked_path
 
 from .fake_eventory import GZIP_BODY, download_sha256
 from .helpers import EVENTORY_LOGIN, account, closed_port, save_login
@@ -247,6 +250,22 @@ def test_paths_that_could_leave_the_base_are_400_before_any_call(live, ada, even
     eventory.reset()
     assert raw_get(live, target, ada) == 400
     assert eventory.requests == []
+
+
+@pytest.mark.parametrize("code", [*range(0x20), 0x7F])
+def test_a_control_character_in_the_path_is_400_decoded_or_as_sent(code):
+    """A check below the live ones above: a control character reaching `checked_path` by any way,
+    in the decoded path or in the request line as sent, is refused."""
+    char = chr(code)
+    with pytest.raises(BadRequest):
+        checked_path(f"a{char}b", "/eventory/ab", "/eventory/")
+    with pytest.raises(BadRequest):
+        checked_path("ab", f"/eventory/a{char}b", "/eventory/")
+
+
+@pytest.mark.parametrize("char", [" ", "~", "\x80", "é"])
+def test_printable_and_non_ascii_characters_in_the_path_pass_the_control_check(char):
+    assert checked_path(f"a{char}b", f"/eventory/a{char}b", "/eventory/") == f"a{char}b"
 
 
 def test_a_path_whose_route_prefix_was_percent_encoded_is_forwarded_whole(live, ada, eventory):
