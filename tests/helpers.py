@@ -323,3 +323,16 @@ def at_once(count: int, call) -> list:
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+def eventually(check, seconds: float = 5.0):
+    """`check()`'s result once it stops failing its assertions, trying for up to `seconds`: for
+    what the server does just after a client has its answer (a streamed answer's access line)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)

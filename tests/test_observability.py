@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -28,6 +29,7 @@ from .helpers import (
     app_whose_database_is_gone,
     app_with_a_crashing_route,
     closed_port,
+    eventually,
     save_login,
     start_instance,
 )
@@ -309,15 +311,49 @@ def test_logged_path_is_escaped_and_capped(client, logs):
     assert "\x1b" not in logs.text
 
 
+def only_access_line(logs) -> dict:
+    lines = logs.access()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
 def test_streamed_relay_is_logged_with_its_status(live, eventory, logs):
     headers = account(live)
     logs.clear()
     response = live.get("/eventory/download?size=1048576", headers={**headers, "X-Request-ID": "stream-1"}, stream=True)
     assert len(response.content) == 1048576
     assert response.headers["X-Request-ID"] == "stream-1"
-    (line,) = logs.access()
+    line = eventually(lambda: only_access_line(logs))  # written just after the last byte went out
     assert (line["request_id"], line["path"], line["status"]) == ("stream-1", "/eventory/download", 200)
     assert line["user_id"] is not None
+
+
+def test_a_downloads_line_is_written_when_it_ends_and_times_all_of_it(live, eventory, logs):
+    # Far more than the socket buffers and waitress's own hold: the server waits for the reader.
+    size = 32 * 1024 * 1024
+    headers = account(live)
+    logs.clear()
+    with live.get(f"/eventory/download?size={size}", headers=headers, stream=True) as response:
+        chunks = response.iter_content(64 * 1024)
+        received = len(next(chunks))
+        time.sleep(0.6)  # a slow reader
+        assert logs.access() == []  # the body is still on its way: no line yet
+        received += sum(len(chunk) for chunk in chunks)
+    assert received == size
+    line = eventually(lambda: only_access_line(logs))
+    assert (line["path"], line["status"]) == ("/eventory/download", 200)
+    assert line["duration_ms"] >= 600  # the whole download, not only until its headers went out
+
+
+def test_a_download_the_client_abandons_is_logged_once(live, eventory, logs):
+    headers = account(live)
+    logs.clear()
+    with live.get("/eventory/download?size=33554432", headers=headers, stream=True) as response:
+        assert len(next(response.iter_content(64 * 1024))) > 0
+    # The client hung up after its first chunk: the server gives up on the rest and logs the answer it began.
+    line = eventually(lambda: only_access_line(logs), seconds=15)
+    assert (line["path"], line["status"]) == ("/eventory/download", 200)
+    assert len(logs.access()) == 1
 
 
 def test_relay_errors_carry_the_request_id(make_app, serve, logs):
@@ -534,7 +570,15 @@ def test_relay_and_broker_metrics(make_app, serve, eventory):
     assert live.get("/eventory/slow?seconds=2", headers=headers).status_code == 504
     with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
         _ = live.get("/eventory/reset", headers=headers).content
-    text = live.get("/metrics").text
+    route = {"route": "/eventory/<anypath:path>", "method": "GET"}
+
+    def metrics_once_every_answer_has_gone_out() -> str:
+        # A streamed answer is counted when the server has sent its body, just after the client has it.
+        text = live.get("/metrics").text
+        assert value(text, "eventory_backend_requests_total", status="200", **route) == 3  # the reset one began as 200
+        return text
+
+    text = eventually(metrics_once_every_answer_has_gone_out)
     assert value(text, "eventory_backend_sign_ins_total", outcome="ok") == 1
     assert value(text, "eventory_backend_sign_ins_total", outcome="rejected") == 1
     assert value(text, "eventory_backend_sign_ins_total", outcome="failed") == 0
@@ -545,8 +589,6 @@ def test_relay_and_broker_metrics(make_app, serve, eventory):
     assert value(text, "eventory_backend_upstream_errors_total", kind="unreachable") == 0
     upstream_calls = value(text, "eventory_backend_upstream_duration_seconds_count")
     assert upstream_calls == 6  # 2 sign-ins, 2 brokered calls, the slow one and the reset one
-    route = {"route": "/eventory/<anypath:path>", "method": "GET"}
-    assert value(text, "eventory_backend_requests_total", status="200", **route) == 3  # the reset one began as 200
     assert value(text, "eventory_backend_requests_total", status="504", **route) == 1
 
     # Fan-out workers run without an app context: their calls count all the same.

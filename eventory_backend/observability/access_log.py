@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import threading
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 from flask import Flask, Response, current_app, g, request, request_finished
 from flask_jwt_extended import get_jwt
+from werkzeug.wsgi import ClosingIterator
 
 from .logging import access_log, loggable
-from .metrics import metrics_of
+from .metrics import Metrics, metrics_of
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -79,28 +82,45 @@ def _tag_response(response: Response) -> Response:
     return response
 
 
-def _record(app: Flask, status: int) -> None:
-    """Log and count the request once, when its response (or its crash) is known."""
+def _record(app: Flask, status: int, response: Response | None = None) -> None:
+    """Log and count the request once: a streamed answer (the relay's) when its body has gone out
+    (or the client hung up, or Eventory's body broke off), so the line comes after the client has
+    its answer and its duration covers the body; any other answer, or a crash, now."""
     if g.get("request_recorded"):
         return
     g.request_recorded = True
-    seconds = time.perf_counter() - g.get("request_started", time.perf_counter())
+    started = g.get("request_started") or time.perf_counter()
     current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup, not one per field
     rule = current.url_rule
-    route = rule.rule if rule is not None else "unmatched"
-    metrics = metrics_of(app)
-    if metrics is not None:
-        metrics.observe_request(route, current.method, status, seconds)
+    fields = None
     if access_log.isEnabledFor(logging.INFO):
         fields = {
             "request_id": request_id(),
             "method": loggable(current.method, 16),
             "path": loggable(current.path, MAX_LOGGED_PATH),
             "status": status,
-            "duration_ms": round(seconds * 1000, 1),
+            "duration_ms": 0.0,  # set when the line is written
             "user_id": _user_id(),
             "client": current.remote_addr,
         }
+    done = functools.partial(
+        _write, metrics_of(app), rule.rule if rule is not None else "unmatched", current.method, status, started, fields
+    )
+    if response is not None and response.is_streamed:
+        # The server closes the body once it has sent it. Not `call_on_close`: Werkzeug skips
+        # those callbacks for a direct_passthrough body, which the relay's is.
+        response.response = ClosingIterator(cast(Iterable[bytes], response.response), done)
+    else:
+        done()
+
+
+def _write(metrics: Metrics | None, route: str, method: str, status: int, started: float, fields: dict | None) -> None:
+    """The request's metrics observation and access-log line (None when the log is off), timed now."""
+    seconds = time.perf_counter() - started
+    if metrics is not None:
+        metrics.observe_request(route, method, status, seconds)
+    if fields is not None:
+        fields["duration_ms"] = round(seconds * 1000, 1)
         # makeRecord and handle, as Logger.info would call them, minus its search of the call
         # stack for the caller's file and line, which the JSON lines never show.
         record = access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None)
@@ -109,7 +129,7 @@ def _record(app: Flask, status: int) -> None:
 
 
 def _finished(sender: Flask, response: Response, **_extra: Any) -> None:
-    _record(sender, response.status_code)
+    _record(sender, response.status_code, response)
 
 
 def _teardown(_error: BaseException | None) -> None:
