@@ -37,6 +37,11 @@ def open_docs(driver: WebDriver, base_url: str) -> None:
     visible(driver, f"{LIST_LOGINS} .opblock-summary")
 
 
+def csp_refusals(driver: WebDriver) -> list[str]:
+    """What a page's Content-Security-Policy refused since the browser's console was last read."""
+    return [entry["message"] for entry in driver.get_log("browser") if "Content Security Policy" in entry["message"]]
+
+
 def try_out(driver: WebDriver, operation_selector: str) -> WebElement:
     """Expand an operation and press "Try it out"; returns the operation's block."""
     click(driver, f"{operation_selector} .opblock-summary")
@@ -73,6 +78,8 @@ def test_docs_render_offline_from_the_server_alone(driver, make_app, serve, outp
     assert {"operations-logins-get_logins", "operations-logins-post_logins"} <= operations
     driver.save_screenshot(str(output / "docs.png"))
 
+    assert csp_refusals(driver) == []  # the page's Content-Security-Policy (test_factory.py) refuses nothing
+
     urls = request_urls(driver)
     assert live.url + "/docs/static/swagger-ui-bundle.js" in urls
     assert live.url + "/openapi.json" in urls
@@ -85,6 +92,7 @@ def test_docs_render_offline_from_the_server_alone(driver, make_app, serve, outp
 
 def test_register_authorize_and_list_logins_from_swagger_ui(driver, make_app, serve, output):
     live = serve(make_app())
+    csp_refusals(driver)  # read what earlier pages left in the console
     open_docs(driver, live.url)
 
     register = try_out(driver, REGISTER)
@@ -121,6 +129,7 @@ def test_register_authorize_and_list_logins_from_swagger_ui(driver, make_app, se
     assert json.loads(text) == []
     curl = visible(driver, ".curl-command", logins).text
     assert "Authorization: Bearer " in curl
+    assert csp_refusals(driver) == []  # /docs's Content-Security-Policy let all of that work
 
 
 # 3. CORS from a page of another origin ---------------------------------------------------------------

@@ -4,7 +4,9 @@ nosniff, no TRACE)."""
 
 from __future__ import annotations
 
+import base64
 import gc
+import hashlib
 import json
 import os
 import re
@@ -275,6 +277,24 @@ def test_docs_are_served_without_a_cdn(client):
     assert "/docs/static/swagger-ui-bundle.js" in html and "https://" not in html
     script = client.get("/docs/static/swagger-ui-bundle.js")
     assert script.status_code == 200 and len(script.data) > 100_000
+    script.close()
+
+
+def test_the_docs_page_runs_only_this_servers_scripts_and_its_own_set_up(client):
+    page = client.get("/docs")
+    policy = dict(part.strip().split(" ", 1) for part in page.headers["Content-Security-Policy"].split(";"))
+    inline = re.findall(r"<script>(.*?)</script>", page.get_data(as_text=True), re.DOTALL)
+    assert len(inline) == 1 and "SwaggerUIBundle(config)" in inline[0]
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    # Swagger UI's files (same origin) and exactly the set-up script as sent: an injected one would not run.
+    assert policy["script-src"] == f"'self' 'sha256-{digest}'"
+    assert "unsafe" not in policy["script-src"] and "'unsafe-eval'" not in page.headers["Content-Security-Policy"]
+    assert policy["default-src"] == "'self'" and policy["object-src"] == "'none'" and policy["base-uri"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'" and page.headers["X-Frame-Options"] == "DENY"
+    # Its files and the spec carry no page policy of their own.
+    assert "Content-Security-Policy" not in client.get("/openapi.json").headers
+    script = client.get("/docs/static/swagger-ui-bundle.js")
+    assert "Content-Security-Policy" not in script.headers
     script.close()
 
 

@@ -9,7 +9,10 @@ ignored.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
+import re
 from collections.abc import Iterable
 
 from flask import Request as FlaskRequest
@@ -93,10 +96,30 @@ CONSOLE_POLICY = (
 )
 
 
+# Swagger UI at /docs (flask-smorest's page; its files come from swagger-ui-bundle under
+# /docs/static/): scripts and styles from this server only, plus the page's own inline set-up
+# script, allowed by its hash, taken from the page as rendered; data: images (Swagger UI's icons);
+# never inside a frame. A script injected into the page does not run.
+DOCS_PAGE = "/docs"
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def docs_policy(page: bytes) -> str:
+    """The /docs page's Content-Security-Policy, with the hash of each inline script it holds."""
+    hashes = "".join(
+        f" 'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+        for script in _INLINE_SCRIPT.findall(page)
+    )
+    return (
+        f"default-src 'self'; script-src 'self'{hashes}; img-src 'self' data:; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
 def security_headers(response: Response) -> Response:
     """Answers about accounts and credentials, and the console page, are never cached (a route
-    that says how its own answer may be, a login's logo, is believed); the console is held to its
-    Content-Security-Policy; no response is content-sniffed."""
+    that says how its own answer may be, a login's logo, is believed); the console and /docs are
+    held to their Content-Security-Policy; no response is content-sniffed."""
     response.headers["X-Content-Type-Options"] = "nosniff"
     path = request.path
     if path.startswith(NO_STORE_PREFIXES):
@@ -107,4 +130,7 @@ def security_headers(response: Response) -> Response:
         response.headers["Referrer-Policy"] = "no-referrer"
         if path == CONSOLE_PREFIX:
             response.headers["Cache-Control"] = "no-store"
+    elif path == DOCS_PAGE and response.mimetype == "text/html" and not response.is_streamed:
+        response.headers["Content-Security-Policy"] = docs_policy(response.get_data())
+        response.headers["X-Frame-Options"] = "DENY"
     return response
