@@ -356,6 +356,20 @@ def test_a_download_the_client_abandons_is_logged_once(live, eventory, logs):
     assert len(logs.access()) == 1
 
 
+def test_relayed_answers_without_a_body_are_logged_once(live, eventory, logs):
+    # HEAD, 204 and 304: Werkzeug sends no body, but still closes the answer the line waits for.
+    headers = account(live)
+    for method, path, status in (
+        ("HEAD", "/eventory/download", 200),
+        ("GET", "/eventory/status/304", 304),
+        ("GET", "/eventory/status/204", 204),
+    ):
+        logs.clear()
+        assert live.request(method, path, headers=headers).status_code == status
+        line = eventually(lambda: only_access_line(logs))
+        assert (line["method"], line["path"], line["status"]) == (method, path, status)
+
+
 def test_relay_errors_carry_the_request_id(make_app, serve, logs):
     live = serve(make_app(EVENTORY_URL=f"http://127.0.0.1:{closed_port()}"))
     headers = account(live)
