@@ -99,7 +99,9 @@ CONSOLE_POLICY = (
 # Swagger UI at /docs (flask-smorest's page; its files come from swagger-ui-bundle under
 # /docs/static/): scripts and styles from this server only, plus the page's own inline set-up
 # script, allowed by its hash, taken from the page as rendered; data: images (Swagger UI's icons);
-# never inside a frame. A script injected into the page does not run.
+# never inside a frame. The page holds nothing from the request (its title, spec URL and Swagger
+# UI's settings come from the config), so hashing its inline scripts allows only flask-smorest's
+# own; a script that reaches the document later (through the spec's text, a URL) does not run.
 DOCS_PAGE = "/docs"
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
