@@ -29,7 +29,7 @@ from eventory_backend.logins import services as logins
 from eventory_backend.logins.listing_without_orm import login_summaries
 from eventory_backend.logins.models import EventoryLogin, LoginShare
 from eventory_backend.logins.schemas import LoginSchema
-from eventory_backend.proxy.unmerged_request import new_session, prepare
+from eventory_backend.proxy.unmerged_request import new_session, prepare, send_prepared
 from eventory_backend.web import jwt_decode_cache
 from eventory_backend.web.jwt_decode_cache import EXTENSION_KEY
 
@@ -54,6 +54,43 @@ def test_a_request_prepared_alone_is_what_the_session_would_prepare(method, url,
     assert (ours.method, ours.url, ours.body) == (theirs.method, theirs.url, theirs.body)
     assert dict(ours.headers) == dict(theirs.headers), "requests' Session now adds something to every request"
     assert theirs.hooks == ours.hooks
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data", "stream"),
+    [
+        ("GET", "/jobs/list", None, True),
+        ("GET", "/jobs/list", None, False),
+        ("GET", "/redirect", None, True),  # a 302: handed back, never followed
+        ("POST", "/echo/x?a=1", b'{"a": 1}', True),  # answers with Set-Cookie
+        ("GET", "/status/404", None, False),
+    ],
+)
+def test_a_request_sent_by_the_adapter_is_answered_as_the_session_would_answer_it(eventory, method, path, data, stream):
+    session = new_session(pool_size=4)
+    headers = {"Authorization": f"Bearer {eventory.issue_token('anna@example.com')}", "Accept": "application/json"}
+
+    def answered(response: requests.Response) -> tuple:
+        body = response.raw.read() if stream else response.content
+        response.close()
+        return (
+            response.status_code,
+            response.reason,
+            response.url,
+            response.encoding,
+            [(name.lower(), value) for name, value in response.headers.items() if name.lower() != "date"],
+            body if path != "/echo/x?a=1" else len(body),  # the echo's headers hold its own port
+            response.history,
+            response.connection is session.get_adapter(response.url),
+        )
+
+    url = eventory.url + path
+    theirs = session.send(prepare(method, url, headers, data), timeout=(5, 10), allow_redirects=False, stream=stream)
+    ours = send_prepared(session, prepare(method, url, headers, data), timeout=(5, 10), stream=stream)
+    assert not stream or not ours.raw.closed  # streamed: nothing read ahead
+    assert answered(ours) == answered(theirs), "requests' Session.send now does more to an answer"
+    assert len(session.cookies) == 0  # neither kept Eventory's cookie
+    assert session.hooks == {"response": []}  # nothing for Session.send to run
 
 
 # --- logins/listing_without_orm.py: GET /logins without the ORM or the schema -------------------

@@ -19,7 +19,7 @@ from werkzeug.exceptions import GatewayTimeout
 from ..observability.logging import loggable
 from ..observability.metrics import Metrics, count_upstream_error, current_metrics, metrics_of, observe_upstream
 from .errors import EventoryBrokenBody, EventoryUnavailable
-from .unmerged_request import new_session, prepare
+from .unmerged_request import new_session, prepare, send_prepared
 
 log = logging.getLogger("eventory_backend.proxy")
 
@@ -104,7 +104,8 @@ class Upstream:
                 # (%7e becomes ~, %41 becomes A). urllib3 still writes their hex digits in upper
                 # case and escapes characters a URL may not hold.
                 prepared.url = url
-            return self.session.send(prepared, timeout=timeout or self.timeout, allow_redirects=False, stream=stream)
+            # Sent by the session's adapter, without Session.send's own work: see unmerged_request.py.
+            return send_prepared(self.session, prepared, timeout=timeout or self.timeout, stream=stream)
         except requests.Timeout:
             count_upstream_error("timeout", self.metrics)
             log.warning("eventory timeout method=%s path=/%s", method, _loggable_path(path))
