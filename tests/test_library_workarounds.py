@@ -12,8 +12,15 @@ from datetime import UTC, datetime
 import flask_jwt_extended.view_decorators as view_decorators
 import pytest
 import requests
-from flask import Flask
-from flask_jwt_extended import decode_token, get_jwt_header, verify_jwt_in_request
+from flask import Flask, g
+from flask_jwt_extended import (
+    decode_token,
+    get_current_user,
+    get_jwt,
+    get_jwt_header,
+    get_jwt_request_location,
+    verify_jwt_in_request,
+)
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import MemoryStorage
@@ -23,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 from eventory_backend import driver_queries
 from eventory_backend.auth.guard import REVOCATION_CHECK
 from eventory_backend.auth.models import RevokedToken, User
-from eventory_backend.extensions import db, limiter
+from eventory_backend.extensions import db, jwt, limiter
 from eventory_backend.limiter_memory_sweeper import SWEEP_SECONDS, sweep_in_one_thread
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.listing_without_orm import login_summaries
@@ -34,7 +41,7 @@ from eventory_backend.web import jwt_decode_cache
 from eventory_backend.web.cors_memo import MAX_KINDS, CorsMemo
 from eventory_backend.web.jwt_decode_cache import EXTENSION_KEY
 
-from .helpers import ADA, BOB, EVENTORY_LOGIN, register_and_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login
 
 # --- proxy/unmerged_request.py: requests prepared without the session's merge -------------------
 
@@ -202,6 +209,47 @@ def test_flask_jwt_extended_decodes_bearer_tokens_through_the_remembering_method
     assert remembered["sub"] == "1"
     # A token that differs from a remembered one in its signature is still refused.
     assert client.get("/auth/me", headers={"Authorization": headers["Authorization"][:-2] + "xx"}).status_code == 401
+
+
+def _verified_state() -> tuple:
+    """What a view reads of a verified token, through flask-jwt-extended's public accessors."""
+    return (get_jwt(), get_jwt_header(), get_current_user(), get_jwt_request_location())
+
+
+def test_a_remembered_token_is_verified_as_flask_jwt_extended_verifies_it(app, client):
+    assert client.post("/auth/register", json=ADA).status_code == 201
+    session = log_in(client, ADA)
+    access, refresh = session["access_token"], session["refresh_token"]
+    revoked = log_in(client, ADA)
+    for token in (access, revoked["access_token"]):  # remembered once verified
+        assert client.get("/auth/me", headers=bearer(token)).status_code == 200
+    assert client.post("/auth/refresh", headers=bearer(refresh)).status_code == 200  # remembered too
+    assert client.post("/auth/logout", headers=bearer(revoked["access_token"])).status_code in (200, 204)
+    cases = [
+        ("GET", {"Authorization": f"Bearer {access}"}, True),
+        ("POST", {"Authorization": f"Bearer  {access} "}, True),
+        ("GET", {"Authorization": f"bearer {access}"}, False),
+        ("GET", {"Authorization": f"Bearer {access}, Basic eA=="}, False),
+        ("GET", {"Authorization": f"Bearer {access} extra"}, False),
+        ("GET", {"Authorization": f"Bearer {refresh}"}, False),
+        ("GET", {"Authorization": f"Bearer {revoked['access_token']}"}, False),
+        ("GET", {"Authorization": f"Bearer {access[:-2]}xx"}, False),
+        ("GET", {}, False),
+        ("OPTIONS", {"Authorization": f"Bearer {access}"}, False),
+    ]
+    for method, headers, fast in cases:
+        with app.test_request_context("/auth/me", method=method, headers=headers):
+            try:
+                verify_jwt_in_request()
+                theirs: tuple | type = _verified_state()
+            except Exception as error:  # noqa: BLE001 - the library's answer, whatever it is
+                theirs = type(error)
+        with app.test_request_context("/auth/me", method=method, headers=headers):
+            assert jwt.verify_remembered() is fast, (method, headers)
+            if fast:
+                assert _verified_state() == theirs, "flask-jwt-extended keeps a verified token elsewhere now"
+            else:
+                assert "_jwt_extended_jwt" not in g  # untouched: the library's own path decides
 
 
 def test_flask_jwt_extended_reads_a_verified_tokens_header_through_the_remembering_lookup(app, client, monkeypatch):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import unquote
 
-from flask import Flask, g
-from flask_jwt_extended import decode_token, get_jwt, jwt_required, verify_jwt_in_request
+from flask import Flask, current_app, g
+from flask_jwt_extended import decode_token, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from sqlalchemy import bindparam, select
@@ -39,8 +39,16 @@ class Account:
 
 
 def login_required(view):
-    """jwt_required(), documented as the bearer security requirement."""
-    return Blueprint.doc(security=SECURITY)(jwt_required()(view))
+    """What flask-jwt-extended's `jwt_required()` does (the token verified, then the view run as
+    Flask runs views), verified through `verified_claims`, documented as the bearer security
+    requirement."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        verified_claims()
+        return current_app.ensure_sync(view)(*args, **kwargs)
+
+    return Blueprint.doc(security=SECURITY)(wrapper)
 
 
 def identified(view):
@@ -65,6 +73,8 @@ def verified_claims(optional: bool = False) -> dict:
         claims = {}
     if claims:
         return claims
+    if jwt.verify_remembered():  # a token verified before, the plain way: see web/jwt_decode_cache.py
+        return get_jwt()
     if optional:
         try:
             verify_jwt_in_request(optional=True)

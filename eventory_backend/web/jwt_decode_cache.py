@@ -11,9 +11,21 @@ request.
 It overrides flask-jwt-extended's private `JWTManager._decode_jwt_from_config`, and replaces the
 `get_unverified_jwt_headers` that `flask_jwt_extended.view_decorators` calls once a token has
 verified (a remembered token's header comes from the cache; any other goes to the original).
+A request whose bearer token is remembered, sent the plain way (`Authorization: Bearer <token>`),
+is verified by `verify_remembered` without flask-jwt-extended's per-request machinery (about 25
+lookups of the app, the request and `g` through Flask's proxies, its settings read anew each
+time, the header split by a regular expression): the same checks in the same order (an access
+token, not revoked by the blocklist loader, passing the claims-verification loader, its user
+found by the user lookup) and the same four values left in `g` where `verify_jwt_in_request`
+leaves them, so `get_jwt`, `get_jwt_header`, `current_user` and the rest read them as always.
+Anything else (no token, another scheme or location, a list of credentials, a token not yet
+remembered, a refresh token, a revoked one, a missing user, an exempt method) goes to
+`verify_jwt_in_request`, whose errors answer it. bench/README.md has what it saves.
+
 Checked against flask-jwt-extended 4.7 and PyJWT 2.15: tests/test_library_workarounds.py fails if
-bearer tokens stop being decoded through either, tests/test_tokens.py holds the cache's bounds
-and expiry.
+bearer tokens stop being decoded through either, or if what `verify_remembered` leaves differs
+from what `verify_jwt_in_request` leaves for the same request; tests/test_tokens.py holds the
+cache's bounds and expiry.
 """
 
 from __future__ import annotations
@@ -24,12 +36,13 @@ from datetime import timedelta
 from typing import Any
 
 import flask_jwt_extended.view_decorators as view_decorators
-from flask import current_app, has_app_context
+from flask import current_app, g, has_app_context, request
 from flask_jwt_extended import JWTManager
 from flask_jwt_extended.config import config
 from flask_jwt_extended.utils import get_unverified_jwt_headers
 
 EXTENSION_KEY = "eventory_verified_tokens"
+FAST_PATH_KEY = "eventory_verified_tokens_leeway"  # None: this app's JWT settings are not the plain ones
 
 
 class VerifiedTokens:
@@ -60,6 +73,10 @@ class VerifiedTokens:
         found = self._live(token, leeway)
         return dict(found[1]) if found else None
 
+    def claims_and_header(self, token: str, leeway: float) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        found = self._live(token, leeway)
+        return (dict(found[0]), dict(found[1])) if found else None
+
     def put(self, token: str, claims: dict[str, Any], header: dict[str, Any]) -> None:
         if not isinstance(claims.get("exp"), (int, float)):
             return  # a token without an expiry is never remembered
@@ -76,6 +93,16 @@ def _remembered_headers(encoded_token: str) -> dict:
     return header if header is not None else get_unverified_jwt_headers(encoded_token)
 
 
+# The settings under which a plain `Authorization: Bearer <token>` is where and how
+# flask-jwt-extended looks for a token; with any other, every request takes its own path.
+PLAIN_SETTINGS = {
+    "JWT_TOKEN_LOCATION": ["headers"],
+    "JWT_HEADER_NAME": "Authorization",
+    "JWT_HEADER_TYPE": "Bearer",
+}
+EXEMPT_METHODS = {"OPTIONS"}  # JWT_..._EXEMPT: flask-jwt-extended's own default, not set by the app
+
+
 class CachingJWTManager(JWTManager):
     """JWTManager whose decoding remembers verified tokens (see the module's docstring)."""
 
@@ -83,6 +110,49 @@ class CachingJWTManager(JWTManager):
         super().init_app(app, add_context_processor=add_context_processor)
         app.extensions[EXTENSION_KEY] = VerifiedTokens()
         view_decorators.get_unverified_jwt_headers = _remembered_headers
+        plain = all(app.config.get(name) == value for name, value in PLAIN_SETTINGS.items())
+        leeway = app.config.get("JWT_DECODE_LEEWAY", 0)
+        app.extensions[FAST_PATH_KEY] = (
+            float(leeway.total_seconds() if isinstance(leeway, timedelta) else leeway) if plain else None
+        )
+
+    def verify_remembered(self) -> bool:
+        """Verify this request's token as `verify_jwt_in_request()` would when it is a remembered
+        one sent the plain way; whether it did (False: nothing was changed, ask the library)."""
+        app = current_app._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+        leeway = app.extensions.get(FAST_PATH_KEY)
+        current = request._get_current_object()  # type: ignore[attr-defined]
+        if leeway is None or current.method in EXEMPT_METHODS:
+            return False
+        value = current.headers.get("Authorization")
+        if value is None or "," in value:
+            return False
+        parts = value.split()
+        if len(parts) != 2 or parts[0] != "Bearer":
+            return False
+        found = app.extensions[EXTENSION_KEY].claims_and_header(parts[1], leeway)
+        if found is None:
+            return False
+        claims, header = found
+        if claims.get("type") == "refresh":
+            return False
+        if self._token_in_blocklist_callback(header, claims):
+            return False
+        if not self._token_verification_callback(header, claims):
+            return False
+        user = None
+        if self._user_lookup_callback is not None:
+            account = self._user_lookup_callback(header, claims)
+            if account is None:
+                return False
+            user = {"loaded_user": account}
+        # Where verify_jwt_in_request leaves a verified token, in its order.
+        context = g._get_current_object()
+        context._jwt_extended_jwt_user = user
+        context._jwt_extended_jwt_header = header
+        context._jwt_extended_jwt = claims
+        context._jwt_extended_jwt_location = "headers"
+        return True
 
     def _decode_jwt_from_config(self, encoded_token: str, csrf_value=None, allow_expired: bool = False) -> dict:
         cache = current_app.extensions.get(EXTENSION_KEY) if has_app_context() else None
