@@ -21,7 +21,6 @@ from .proxy import broker, logos, shared_reads, upstream
 from .web import converters
 from .web.api import document_security, serve_swagger_ui_files
 from .web.application import Application
-from .web.cors_memo import remember_cors_headers
 from .web.middleware import NoCookieSessions, Request, TrustedProxies, security_headers
 
 CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "X-Eventory-Login", "X-Eventory-Authorization", "X-Request-ID"]
@@ -97,4 +96,3 @@ def _init_cors(app: Flask) -> None:
         expose_headers=CORS_EXPOSE_HEADERS,
         max_age=600,
     )
-    remember_cors_headers(app)  # see web/cors_memo.py

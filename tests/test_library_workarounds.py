@@ -38,7 +38,6 @@ from eventory_backend.logins.models import EventoryLogin, LoginShare
 from eventory_backend.logins.schemas import LoginSchema
 from eventory_backend.proxy.unmerged_request import new_session, prepare, send_prepared
 from eventory_backend.web import jwt_decode_cache
-from eventory_backend.web.cors_memo import MAX_KINDS, CorsMemo
 from eventory_backend.web.jwt_decode_cache import EXTENSION_KEY
 
 from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login
@@ -99,65 +98,6 @@ def test_a_request_sent_by_the_adapter_is_answered_as_the_session_would_answer_i
     assert answered(ours) == answered(theirs), "requests' Session.send now does more to an answer"
     assert len(session.cookies) == 0  # neither kept Eventory's cookie
     assert session.hooks == {"response": []}  # nothing for Session.send to run
-
-
-# --- web/cors_memo.py: flask-cors's headers remembered per kind of request -----------------------
-
-CORS_REQUESTS = [
-    ("GET", "/eventory/jobs/list", {}),
-    ("GET", "/eventory/jobs/list", {"Origin": "https://multisite.example"}),
-    ("GET", "/eventory/other/path?x=1", {"Origin": "https://MULTISITE.example"}),
-    ("GET", "/logins", {"Origin": "https://evil.example"}),
-    ("GET", "/no/such/route", {"Origin": "https://multisite.example"}),
-    ("POST", "/auth/login", {"Origin": "https://multisite.example"}),
-    ("OPTIONS", "/logins", {"Origin": "https://multisite.example", "Access-Control-Request-Method": "POST"}),
-    (
-        "OPTIONS",
-        "/eventory/jobs/list",
-        {
-            "Origin": "https://multisite.example",
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization, x-eventory-login, x-not-allowed",
-        },
-    ),
-    ("OPTIONS", "/logins", {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}),
-    ("OPTIONS", "/logins", {"Origin": "https://multisite.example", "Access-Control-Request-Method": "TRACE"}),
-    (
-        "GET",
-        "/auth/me",
-        {"Origin": "https://multisite.example", "Access-Control-Request-Private-Network": "true"},
-    ),
-]
-
-
-@pytest.mark.parametrize("origins", [["https://multisite.example", "https://other.example"], ["*"]])
-def test_the_remembered_cors_headers_are_flask_cors_own(make_app, origins):
-    remembered, plain = make_app(CORS_ORIGINS=origins), make_app(CORS_ORIGINS=origins)
-    hooks = plain.after_request_funcs[None]
-    memos = [index for index, hook in enumerate(hooks) if isinstance(hook, CorsMemo)]
-    assert len(memos) == 1, "flask-cors no longer registers the after_request the memo replaces"
-    hooks[memos[0]] = hooks[memos[0]].flask_cors_hook  # this app answers through flask-cors alone
-
-    def answers(app: Flask) -> list:
-        client, seen = app.test_client(), []
-        for _ in range(2):  # the first of each kind is worked out, the second copied
-            for method, path, headers in CORS_REQUESTS:
-                response = client.open(path, method=method, headers=headers)
-                kept = [(n, v) for n, v in response.headers.items() if n not in ("X-Request-ID", "Date")]
-                seen.append((method, path, response.status_code, kept))
-        return seen
-
-    ours, theirs = answers(remembered), answers(plain)
-    assert ours == theirs
-    assert any(("Access-Control-Allow-Origin", value) in kept for *_, kept in ours for value in ("*", origins[0]))
-
-
-def test_the_cors_memo_holds_a_bounded_number_of_kinds(app):
-    memo = next(hook for hook in app.after_request_funcs[None] if isinstance(hook, CorsMemo))
-    for index in range(MAX_KINDS + 10):
-        with app.test_request_context("/auth/me", headers={"Origin": f"https://{index}.example"}):
-            memo(app.response_class())
-    assert 0 < len(memo._kinds) <= MAX_KINDS
 
 
 # --- logins/listing_without_orm.py: GET /logins without the ORM or the schema -------------------
