@@ -6,7 +6,7 @@ that call runs the response hooks, stores the answer's cookies, looks up where a
 lead and merges the session's proxy and certificate settings.
 
 Why: the merge is a large share of a relayed request's CPU, and `Session.send`'s own work about
-4% of a relayed request's instructions (bench/README.md has the figures).
+3% of a relayed request's instructions (bench/README.md has the figures).
 Why it is safe: `new_session` builds the one session with nothing to merge or run: no default
 headers (the client's own Accept-Encoding decides), a cookie jar that accepts no cookie
 (Eventory's cookies for one caller must never reach it on another's behalf), no auth, params or
