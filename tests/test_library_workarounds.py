@@ -21,6 +21,7 @@ from flask_jwt_extended import (
     get_jwt_request_location,
     verify_jwt_in_request,
 )
+from flask_jwt_extended.config import config as jwt_config
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits.storage import MemoryStorage
@@ -38,7 +39,7 @@ from eventory_backend.logins.models import EventoryLogin, LoginShare
 from eventory_backend.logins.schemas import LoginSchema
 from eventory_backend.proxy.unmerged_request import new_session, prepare, send_prepared
 from eventory_backend.web import jwt_decode_cache
-from eventory_backend.web.jwt_decode_cache import EXTENSION_KEY
+from eventory_backend.web.jwt_decode_cache import EXEMPT_METHODS, EXTENSION_KEY
 
 from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login
 
@@ -177,6 +178,8 @@ def test_a_remembered_token_is_verified_as_flask_jwt_extended_verifies_it(app, c
         ("GET", {}, False),
         ("OPTIONS", {"Authorization": f"Bearer {access}"}, False),
     ]
+    with app.app_context():
+        assert set(jwt_config.exempt_methods) == EXEMPT_METHODS, "flask-jwt-extended exempts other methods now"
     for method, headers, fast in cases:
         with app.test_request_context("/auth/me", method=method, headers=headers):
             try:

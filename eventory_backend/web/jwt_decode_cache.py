@@ -100,7 +100,7 @@ PLAIN_SETTINGS = {
     "JWT_HEADER_NAME": "Authorization",
     "JWT_HEADER_TYPE": "Bearer",
 }
-EXEMPT_METHODS = {"OPTIONS"}  # JWT_..._EXEMPT: flask-jwt-extended's own default, not set by the app
+EXEMPT_METHODS = {"OPTIONS"}  # flask-jwt-extended's `config.exempt_methods`, a fixed set (no setting)
 
 
 class CachingJWTManager(JWTManager):
