@@ -45,6 +45,11 @@ EXTENSION_KEY = "eventory_verified_tokens"
 FAST_PATH_KEY = "eventory_verified_tokens_leeway"  # None: this app's JWT settings are not the plain ones
 
 
+def _seconds(leeway: float | timedelta) -> float:
+    """`JWT_DECODE_LEEWAY` in seconds: flask-jwt-extended takes a number or a timedelta."""
+    return leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway)
+
+
 class VerifiedTokens:
     """Verified claims and headers by token string; starts over when full (a bound, not an LRU)."""
 
@@ -57,10 +62,8 @@ class VerifiedTokens:
         found = self._verified.get(token)
         if found is None:
             return None
-        if isinstance(leeway, timedelta):
-            leeway = leeway.total_seconds()
         # PyJWT's own rule: expired once int(exp) <= now - leeway.
-        if int(found[0]["exp"]) <= time.time() - leeway:
+        if int(found[0]["exp"]) <= time.time() - _seconds(leeway):
             self._verified.pop(token, None)
             return None
         return found
@@ -111,10 +114,7 @@ class CachingJWTManager(JWTManager):
         app.extensions[EXTENSION_KEY] = VerifiedTokens()
         view_decorators.get_unverified_jwt_headers = _remembered_headers
         plain = all(app.config.get(name) == value for name, value in PLAIN_SETTINGS.items())
-        leeway = app.config.get("JWT_DECODE_LEEWAY", 0)
-        app.extensions[FAST_PATH_KEY] = (
-            float(leeway.total_seconds() if isinstance(leeway, timedelta) else leeway) if plain else None
-        )
+        app.extensions[FAST_PATH_KEY] = _seconds(app.config.get("JWT_DECODE_LEEWAY", 0)) if plain else None
 
     def verify_remembered(self) -> bool:
         """Verify this request's token as `verify_jwt_in_request()` would when it is a remembered
