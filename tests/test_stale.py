@@ -113,24 +113,36 @@ def test_stale_answers_are_exposed_to_the_browser(live, ada):
 
 
 def test_the_cache_holds_at_most_its_bytes_least_recently_used_out():
-    cache = StaleAnswers(max_age=60, max_bytes=8 * 100)
+    probe = StaleAnswers(max_age=60, max_bytes=10_000)
+    probe.keep("a", 1, [("Content-Type", "application/json")], [b"x" * 100])
+    entry = probe.size()  # key, headers, body and overhead: every one-letter key below alike
+    assert entry > 100 + len("Content-Type") + len("application/json")
+    cache = StaleAnswers(max_age=60, max_bytes=8 * entry)
     for name in "abcdefgh":
-        cache.keep(name, 1, [], [b"x" * 100])
-    assert cache.size() == 800
+        cache.keep(name, 1, [("Content-Type", "application/json")], [b"x" * 100])
+    assert cache.size() == 8 * entry
     assert cache.answer("a") is not None  # a is now the most recently used
-    cache.keep("i", 1, [], [b"y" * 100])
-    assert cache.answer("b") is None and cache.answer("a") is not None and cache.size() == 800
-    cache.keep("big", 1, [], [b"z" * (800 // LARGEST_SHARE + 1)])  # over an eighth: not kept
+    cache.keep("i", 1, [("Content-Type", "application/json")], [b"y" * 100])
+    assert cache.answer("b") is None and cache.answer("a") is not None and cache.size() == 8 * entry
+    cache.keep("big", 1, [], [b"z" * (8 * entry // LARGEST_SHARE + 1)])  # over an eighth: not kept
     assert cache.answer("big") is None
 
 
+def test_an_answer_whose_key_makes_it_over_an_eighth_of_the_cache_is_not_kept():
+    cache = StaleAnswers(max_age=60, max_bytes=8 * 1024)
+    cache.keep(("login", "jobs/list", "q=" + "x" * 1024), 1, [], [b"[]"])  # the body alone is tiny
+    assert cache.answer(("login", "jobs/list", "q=" + "x" * 1024)) is None and cache.size() == 0
+    cache.keep(("login", "jobs/list", "q=1"), 1, [], [b"[]"])
+    assert cache.answer(("login", "jobs/list", "q=1")) is not None
+
+
 def test_the_cache_forgets_a_login_and_turned_off_keeps_nothing():
-    cache = StaleAnswers(max_age=60, max_bytes=1000)
+    cache = StaleAnswers(max_age=60, max_bytes=10_000)
     cache.keep("one", 1, [], [b"1"])
     cache.keep("two", 2, [], [b"2"])
     cache.forget(1)
     assert cache.answer("one") is None and b"".join(cache.answer("two").body) == b"2"
-    off = StaleAnswers(max_age=0, max_bytes=1000)
+    off = StaleAnswers(max_age=0, max_bytes=10_000)
     off.keep("one", 1, [], [b"1"])
     assert off.size() == 0 and off.answer("one") is None
 

@@ -7,8 +7,10 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NamedTuple, TypeVar
 
 from flask import Flask, current_app
 from werkzeug.exceptions import GatewayTimeout
@@ -68,6 +70,24 @@ class _Token:
     login_id: int
 
 
+class _Rejection(NamedTuple):
+    expires: float  # the back-off's end
+    login_id: int
+
+
+_Entry = TypeVar("_Entry", _Token, _Rejection)
+
+
+class _SignInLock:
+    """One credentials' sign-in lock and how many callers hold or wait for it (counted under the cache's lock)."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+
+
 class TokenCache:
     """Eventory tokens in this process, each kept under the exact credentials it was signed in
     with (login, owner, username, password), never under a login id alone: a login changed or
@@ -82,7 +102,7 @@ class TokenCache:
     sign-in went (the login's health).
     """
 
-    MAX_ENTRIES = 10_000  # past this, expired entries are swept out
+    MAX_ENTRIES = 10_000  # tokens, and rejections, each: past this, expired ones go, then the oldest
 
     def __init__(
         self,
@@ -98,12 +118,28 @@ class TokenCache:
         # Keyed by `Credentials.key`: a change of password is a new key.
         self._lock = threading.Lock()
         self._tokens: dict[bytes, _Token] = {}
-        self._rejected: dict[bytes, tuple[float, int]] = {}
-        self._sign_in_locks: dict[bytes, threading.Lock] = {}
+        # Both in the order they were remembered, which is the order they expire (one TTL, one back-off).
+        self._rejected: dict[bytes, _Rejection] = {}
+        # Only while someone signs in or waits to: a sign-in that fails remembers nothing, and must
+        # leave nothing behind either.
+        self._sign_in_locks: dict[bytes, _SignInLock] = {}
 
-    def _sign_in_lock(self, key: bytes) -> threading.Lock:
+    @contextmanager
+    def _signing_in(self, key: bytes) -> Iterator[None]:
+        """Hold the credentials' sign-in lock; it goes from the table once nobody holds or waits for it."""
         with self._lock:
-            return self._sign_in_locks.setdefault(key, threading.Lock())
+            entry = self._sign_in_locks.get(key)
+            if entry is None:
+                entry = self._sign_in_locks[key] = _SignInLock()
+            entry.users += 1
+        try:
+            with entry.lock:
+                yield
+        finally:
+            with self._lock:
+                entry.users -= 1
+                if not entry.users:
+                    del self._sign_in_locks[key]
 
     def logins_held(self) -> set[int]:
         """The logins this process holds a live token for (for inspection; it hands out none)."""
@@ -123,7 +159,7 @@ class TokenCache:
     def _check_not_rejected(self, key: bytes, login_id: int) -> None:
         with self._lock:
             rejected = self._rejected.get(key)
-        if rejected is not None and rejected[0] > time.monotonic():
+        if rejected is not None and rejected.expires > time.monotonic():
             log.info("eventory sign-in skipped, credentials rejected before login_id=%s", login_id)
             raise EventoryRejectedLogin()
 
@@ -134,7 +170,7 @@ class TokenCache:
         if token:
             return token
         self._check_not_rejected(key, credentials.login_id)
-        with self._sign_in_lock(key):
+        with self._signing_in(key):
             # Whoever held the lock before us may have signed in (or been refused) already.
             token = self._usable(key, stale)
             if token:
@@ -147,7 +183,7 @@ class TokenCache:
         """Sign in now, whatever token or rejection is remembered (POST /logins/<id>/check);
         raises as a sign-in does."""
         key = credentials.key
-        with self._sign_in_lock(key):
+        with self._signing_in(key):
             self._sign_in(key, credentials, upstream)
 
     def _sign_in(self, key: bytes, credentials: Credentials, upstream: Upstream) -> str:
@@ -155,7 +191,9 @@ class TokenCache:
         try:
             token = sign_in(upstream, credentials)
         except EventoryRejectedLogin:
-            self._remember(self._rejected, key, (time.monotonic() + self.rejection_backoff, credentials.login_id))
+            self._remember(
+                self._rejected, key, _Rejection(time.monotonic() + self.rejection_backoff, credentials.login_id)
+            )
             self._report(credentials, health.REJECTED)
             raise
         except (EventoryUnavailable, EventoryUnavailableForSignIn, GatewayTimeout):
@@ -171,17 +209,23 @@ class TokenCache:
         if self.on_sign_in is not None:
             self.on_sign_in(credentials, status)
 
-    def _remember(self, table: dict, key: bytes, value: object) -> None:
+    def _remember(self, table: dict[bytes, _Entry], key: bytes, value: _Entry) -> None:
+        """Keep `value` as the newest of `table` (the tokens or the rejections), at most MAX_ENTRIES of them."""
         with self._lock:
-            if len(self._tokens) + len(self._rejected) >= self.MAX_ENTRIES:
-                self._sweep()
+            table.pop(key, None)  # to the end: the newest, so the last to expire
+            if len(table) >= self.MAX_ENTRIES:
+                self._sweep(table)
             table[key] = value
 
-    def _sweep(self) -> None:
+    def _sweep(self, table: dict[bytes, _Entry]) -> None:
+        """Make room for one more (under the lock): the expired go, then the oldest. Entries expire
+        in the order they were remembered, so both are at the front: no more is looked at."""
         now = time.monotonic()
-        self._tokens = {key: entry for key, entry in self._tokens.items() if entry.expires > now}
-        self._rejected = {key: entry for key, entry in self._rejected.items() if entry[0] > now}
-        self._sign_in_locks = {key: lock for key, lock in self._sign_in_locks.items() if lock.locked()}
+        while table:
+            oldest = next(iter(table))
+            if table[oldest].expires > now and len(table) < self.MAX_ENTRIES:
+                break
+            del table[oldest]
 
     def drop(self, credentials: Credentials, stale: str) -> None:
         """Eventory refused `stale`: the next call signs in afresh (a newer token stays)."""
@@ -195,8 +239,9 @@ class TokenCache:
         """A login's credentials changed or it is gone: drop the tokens this process holds for it
         (no call could use them any more: they are kept under the old credentials). Rejections stay
         until their back-off passes: they, too, only match the credentials they were made with."""
-        with self._lock:
-            self._tokens = {key: entry for key, entry in self._tokens.items() if entry.login_id != login_id}
+        with self._lock:  # in place: a token remembered meanwhile must not land in a dict let go
+            for key in [key for key, entry in self._tokens.items() if entry.login_id == login_id]:
+                del self._tokens[key]
 
 
 @counts_sign_ins(rejected=EventoryRejectedLogin)

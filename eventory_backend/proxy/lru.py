@@ -11,6 +11,9 @@ from typing import Generic, NamedTuple, TypeVar
 
 Value = TypeVar("Value")
 
+# Seconds between two sweeps of the values past `max_age`: a sweep looks at every value.
+SWEEP_INTERVAL = 1.0
+
 
 class Kept(NamedTuple, Generic[Value]):  # a tuple: made on every kept answer, so made cheaply
     login_id: int
@@ -23,20 +26,29 @@ class Kept(NamedTuple, Generic[Value]):  # a tuple: made on every kept answer, s
 
 
 class BytesBoundLRU(Generic[Value]):
-    """Values by key, `max_bytes` of them in all; each remembers its login, so a login's go at once."""
+    """Values by key, `max_bytes` of them in all (as the caller counts them); each remembers its
+    login, so a login's go at once. With a `max_age`, a value older than that is never handed out,
+    and any later keep or get sweeps out every such value (at most once a second), read again or
+    not; without one (the logos, served however old while Eventory is down) values stay until
+    pushed out."""
 
-    def __init__(self, max_bytes: int):
+    def __init__(self, max_bytes: int, max_age: float | None = None):
         self.max_bytes = max_bytes
+        self.max_age = max_age
         self._lock = threading.Lock()
         self._entries: OrderedDict[Hashable, Kept[Value]] = OrderedDict()
         self._size = 0
+        self._next_sweep = 0.0
 
     def keep(self, key: Hashable, login_id: int, value: Value, size: int) -> None:
         """Remember `value` (replacing the key's last one), dropping the least recently used past the bound."""
         if size > self.max_bytes:
             return
-        kept = Kept(login_id, value, size, time.monotonic())
+        now = time.monotonic()
+        kept = Kept(login_id, value, size, now)
         with self._lock:
+            if self.max_age is not None and now >= self._next_sweep:
+                self._sweep(now, self.max_age)
             self._drop(key)
             self._entries[key] = kept
             self._size += size
@@ -44,10 +56,24 @@ class BytesBoundLRU(Generic[Value]):
                 self._drop(next(iter(self._entries)))
 
     def get(self, key: Hashable) -> Kept[Value] | None:
+        """The key's value, unless it is past `max_age` (then it goes)."""
+        if self.max_age is None:
+            with self._lock:
+                kept = self._entries.get(key)
+                if kept is not None:
+                    self._entries.move_to_end(key)
+                return kept
+        now = time.monotonic()
         with self._lock:
+            if now >= self._next_sweep:
+                self._sweep(now, self.max_age)
             kept = self._entries.get(key)
-            if kept is not None:
-                self._entries.move_to_end(key)
+            if kept is None:
+                return None
+            if now - kept.stored > self.max_age:
+                self._drop(key)
+                return None
+            self._entries.move_to_end(key)
             return kept
 
     def drop(self, key: Hashable) -> None:
@@ -63,6 +89,14 @@ class BytesBoundLRU(Generic[Value]):
     def size(self) -> int:
         with self._lock:
             return self._size
+
+    def _sweep(self, now: float, max_age: float) -> None:
+        """Drop every value past `max_age` (under the lock). The entries are in the order they were
+        last used, not stored (a get moves one to the end), so all are looked at."""
+        self._next_sweep = now + SWEEP_INTERVAL
+        oldest = now - max_age
+        for key in [key for key, kept in self._entries.items() if kept.stored < oldest]:
+            self._drop(key)
 
     def _drop(self, key: Hashable) -> None:
         kept = self._entries.pop(key, None)
