@@ -65,11 +65,11 @@ def test_password_change_to_a_password_the_policy_refuses_is_422(client, ada_tok
 
 def test_password_change_to_the_username_is_422(make_app):
     client = make_app().test_client()
-    name = "ada lovelace 1815"
+    name = "ada.lovelace.1815"
     client.post("/auth/register", json={"username": name, "password": ADA["password"]})
     token = log_in(client, {"username": name, "password": ADA["password"]})["access_token"]
 
-    response = change_password(client, token, ADA["password"], "ADA LOVELACE 1815")
+    response = change_password(client, token, ADA["password"], "ADA.LOVELACE.1815")
 
     assert response.status_code == 422
     assert "new_password" in response.json["errors"]

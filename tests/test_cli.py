@@ -71,12 +71,14 @@ def test_users_create_refuses_a_taken_name_in_any_case(app, name):
     [
         ("carol", "too short", "at least"),
         ("carol", "qazwsxedcrfvtgb", "common"),
-        ("carol lovelace 1815", "carol lovelace 1815", "username"),
+        ("carol.lovelace.1815", "carol.lovelace.1815", "must not be the username"),
         ("carol", "", "at least"),
         ("ca", ADA["password"], "username"),
         ("c" * 65, ADA["password"], "username"),
+        ("bob role=manage", ADA["password"], "letters, digits and . _ @ -"),
+        ('bob"x', ADA["password"], "letters, digits and . _ @ -"),
     ],
-    ids=["too-short", "common", "the-username", "empty", "2-char-name", "65-char-name"],
+    ids=["too-short", "common", "the-username", "empty", "2-char-name", "65-char-name", "spaces-and-equals", "quote"],
 )
 def test_users_create_enforces_the_password_and_username_rules(app, name, password, words):
     result = run(app, "users", "create", name, input=password + "\n")

@@ -11,7 +11,7 @@ from werkzeug.exceptions import Conflict
 from ..extensions import db
 from . import services
 from .models import User
-from .policy import password_problems
+from .policy import password_problems, username_problem
 
 users = AppGroup("users", help="Create, list and remove accounts.")
 
@@ -39,8 +39,9 @@ def _user(username: str) -> User:
 def create(username: str) -> None:
     """Create an account (the password is prompted for, or read from stdin)."""
     name = username.strip()
-    if not 3 <= len(name) <= 64 or any(not char.isprintable() for char in name):
-        raise click.ClickException("A username has 3 to 64 printable characters.")
+    problem = username_problem(name)
+    if problem:
+        raise click.ClickException(problem)
     password = _read_password(name)
     try:
         user = services.register_user(name, password)

@@ -1,5 +1,5 @@
-"""Account password rules (NIST SP 800-63B rev. 4): length, not common, not easy to guess, not the
-username; no composition rules."""
+"""Account rules: usernames of letters, digits and `. _ @ -`; passwords (NIST SP 800-63B rev. 4)
+long enough, not common, not easy to guess, not the username, with no composition rules."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from flask import current_app
 from zxcvbn import zxcvbn
 
 MAX_LENGTH = 1024
+USERNAME_LENGTH = (3, 64)
+USERNAME_PUNCTUATION = frozenset("._@-")
+USERNAME_RULE = "A username has 3 to 64 characters: letters, digits and . _ @ - (no spaces)."
 # zxcvbn (Dropbox's estimator, offline) judges this many characters: its time grows fast with the
 # length (seconds past a few hundred), and 72 is its own default bound.
 ESTIMATED_LENGTH = 72
@@ -27,6 +30,18 @@ def common_passwords() -> frozenset[str]:
 
 def normalize(password: str) -> str:
     return unicodedata.normalize("NFKC", password)
+
+
+def username_problem(username: str) -> str | None:
+    """What is wrong with a new username (already trimmed), or None. Names show up in other
+    people's lists and audits: no spaces, quotes or `=` that could make them read as something
+    else. Accounts made before this rule keep their names."""
+    shortest, longest = USERNAME_LENGTH
+    if not shortest <= len(username) <= longest:
+        return USERNAME_RULE
+    if not all(char.isalnum() or char in USERNAME_PUNCTUATION for char in username):
+        return USERNAME_RULE
+    return None
 
 
 def password_problems(password: str, username: str | None = None) -> list[str]:

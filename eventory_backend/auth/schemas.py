@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from marshmallow import ValidationError, validates_schema
+from marshmallow import ValidationError, validates, validates_schema
 
 from ..web.fields import StrictSchema, Text
-from .policy import MAX_LENGTH, password_problems
+from .policy import MAX_LENGTH, USERNAME_LENGTH, password_problems, username_problem
 
 
 class UserSchema(ma.Schema):
@@ -14,8 +14,20 @@ class UserSchema(ma.Schema):
 
 
 class RegisterSchema(StrictSchema):
-    username = Text(required=True, min_length=3, max_length=64, trim=True)
+    username = Text(
+        required=True,
+        min_length=USERNAME_LENGTH[0],
+        max_length=USERNAME_LENGTH[1],
+        trim=True,
+        metadata={"description": "Letters, digits and . _ @ - (no spaces)."},
+    )
     password = Text(required=True, load_only=True, max_length=MAX_LENGTH)
+
+    @validates("username")
+    def _username(self, username: str, **_kwargs) -> None:
+        problem = username_problem(username)
+        if problem:
+            raise ValidationError(problem)
 
     @validates_schema
     def _policy(self, data: dict, **_kwargs) -> None:
