@@ -102,6 +102,8 @@ SETTINGS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "LOG_LEVEL": ("LOG_LEVEL", _str),
     "AUTO_MIGRATE": ("AUTO_MIGRATE", _bool),
     "AUDIT_DAYS": ("AUDIT_DAYS", _positive),
+    "RATELIMIT_AUDIT": ("RATELIMIT_AUDIT", _str),
+    "MAX_PENDING_SHARES": ("MAX_PENDING_SHARES", _positive),
 }
 
 
@@ -151,6 +153,8 @@ class Config:
     RATELIMIT_PROXY = "600/minute"
     RATELIMIT_LOGINS_WRITE = "60/minute"  # saving, changing, deleting logins, per user
     MAX_LOGINS_PER_USER = 100
+    MAX_PENDING_SHARES = 50  # invitations one account may hold unanswered
+    RATELIMIT_AUDIT = "60/minute"  # pages of GET /audit, per user
     RATELIMIT_PASSWORD = "5/minute"  # noqa: S105 - a limit, not a password
     RATELIMIT_STORAGE_URI = "memory://"
     # Retry-After goes on 429s only (errors.py); X-RateLimit-* on every answer would be noise.

@@ -17,7 +17,7 @@ from .extensions import api, bcrypt, cors, db, jwt, migrate
 from .logins import crypto
 from .logins.cli import credentials
 from .observability import health, metrics
-from .proxy import broker, logos, shared_reads, upstream
+from .proxy import broker, checks, logos, shared_reads, upstream
 from .web import converters
 from .web.api import document_security, serve_swagger_ui_files
 from .web.application import Application
@@ -55,11 +55,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # Services, each given what it reports to (metrics come first)
     observability.init_app(app)
-    for service in (crypto, upstream, broker, shared_reads, logos):
+    for service in (crypto, upstream, broker, shared_reads, logos, checks):
         service.init_app(app)
 
     # Blueprints
-    blueprints = [health.blp, auth.blp, logins.blp, proxy.blp, audit.blp]
+    blueprints = [health.blp, auth.blp, logins.blp, logins.shares_blp, proxy.blp, audit.blp]
     if metrics.metrics_of(app) is not None:
         blueprints.append(metrics.blp)
     for blueprint in blueprints:

@@ -13,6 +13,7 @@ import ipaddress
 import math
 import time
 from collections.abc import Callable
+from typing import NoReturn
 
 from flask import Flask, Response, current_app, request
 from flask_jwt_extended import get_jwt
@@ -79,6 +80,7 @@ login_per_username = limiter.limit(
 )
 register_per_address = limiter.limit(setting("RATELIMIT_REGISTER"), key_func=client_network, scope="register")
 password_per_user = limiter.limit(setting("RATELIMIT_PASSWORD"), key_func=current_user_or_address, scope="password")
+audit_per_user = limiter.limit(setting("RATELIMIT_AUDIT"), key_func=current_user_or_address, scope="audit")
 # One budget for every write to /logins (save, change, delete), per user.
 logins_write_per_user = limiter.shared_limit(
     setting("RATELIMIT_LOGINS_WRITE"), scope="logins-write", key_func=current_user_or_address
@@ -107,10 +109,20 @@ def _count_proxy_calls(amount: int) -> None:
         return
     strategy = limiter.limiter
     key = current_user_or_address()
-    for item in _parsed(config["RATELIMIT_PROXY"]):
+    items = _parsed(config["RATELIMIT_PROXY"])
+    # Tested before anything is counted: a call refused here costs nothing, so one large fan-out
+    # that does not fit cannot spend the rest of the window's budget.
+    for item in items:
+        if not strategy.test(item, "proxy", key, cost=amount):
+            _refuse(strategy, item, key)
+    for item in items:
         if not strategy.hit(item, "proxy", key, cost=amount):
-            reset_at, _remaining = strategy.get_window_stats(item, "proxy", key)
-            raise ProxyLimitExceeded(retry_after=max(1, math.ceil(reset_at - time.time())))
+            _refuse(strategy, item, key)
+
+
+def _refuse(strategy, item: RateLimitItem, key: str) -> NoReturn:
+    reset_at, _remaining = strategy.get_window_stats(item, "proxy", key)
+    raise ProxyLimitExceeded(retry_after=max(1, math.ceil(reset_at - time.time())))
 
 
 def proxy_per_user_times(cost: Callable[[], int]):

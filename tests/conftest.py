@@ -63,11 +63,11 @@ def eventory(fake_eventory) -> Iterator[FakeEventory]:
     """The shared fake Eventory, with empty counters and no added delays: what the tests ask about."""
     fake_eventory.reset()
     fake_eventory.delay = fake_eventory.login_delay = 0.0
-    fake_eventory.outage = None
+    fake_eventory.outage = fake_eventory.logo = None
     fake_eventory.release()
     yield fake_eventory
     fake_eventory.delay = fake_eventory.login_delay = 0.0
-    fake_eventory.outage = None
+    fake_eventory.outage = fake_eventory.logo = None
     fake_eventory.release()
 
 

@@ -578,7 +578,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _logo(self, username, info):
-        self._respond(200, LOGO_BYTES, "image/png")
+        status, body, content_type = self.fake.logo or (200, LOGO_BYTES, "image/png")
+        self._respond(status, body, content_type)
 
     def _jobs(self, username, info):
         org = info["organizationName"]
@@ -673,7 +674,8 @@ class FakeEventory:
     `peer_ports` has each logged request's client port, so a test can tell which connection it came on.
     `outage` plays Eventory down: an HTTP status (every route but /echo answers it) or "drop"
     (every connection closed without an answer). `calls(path)` counts the requests received
-    for a path; `set_password` changes a user's Eventory password.
+    for a path; `set_password` changes a user's Eventory password. `logo`, when set, is the
+    (status, body, content type) that /logo answers in place of the PNG.
     """
 
     def __init__(self, users=None, token_ttl=None):
@@ -689,6 +691,7 @@ class FakeEventory:
         self.delay = 0.0
         self.login_delay = 0.0
         self.outage: int | str | None = None
+        self.logo: tuple[int, bytes, str] | None = None
         self._released = threading.Event()
         self._released.set()
         self._held_breaks = False

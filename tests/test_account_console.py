@@ -505,9 +505,10 @@ def test_the_token_is_renewed_before_it_expires(driver, make_app, serve, output)
 
 
 def test_the_whole_story_with_health_shares_and_the_audit(console, output, fake_eventory):
-    """Issue 16's story: register, add two logins, check one, share one with a second account, sign
-    in as that account and see the shared login without its username or password, revoke, read the
-    audit, change the password, sign out everywhere."""
+    """Issue 16's story, with issue 27's invitations: register, add two logins, check one, offer
+    both to a second account, sign in as that account, see the offers and accept them, see the
+    shared login without its username or password, revoke, read the audit, change the password,
+    sign out everywhere."""
     driver, live, recorder = console.driver, console.live, console.recorder
     assert live.post("/auth/register", json=BOB).status_code == 201
     console.open()
@@ -529,14 +530,27 @@ def test_the_whole_story_with_health_shares_and_the_audit(console, output, fake_
         assert fetched["headers"]["Authorization"].startswith("Bearer ")
     assert console.card("Org One").find_element(By.CSS_SELECTOR, "img.logo").get_attribute("src").startswith("blob:")
 
-    # Share Org One with Bob (use) and Org Two (manage).
+    # Offer Org One to Bob (use) and Org Two (manage): invitations until he accepts them.
     share_with(console, "Org One", BOB["username"], "use")
     share_with(console, "Org Two", BOB["username"], "manage")
+    console.wait_text("[data-list=shares]", "not accepted yet", "Org Two")
     console.screenshot(output, "sharing")
 
-    # Bob sees both; Org One without its Eventory username, neither with a password; he leaves Org Two.
+    # Bob sees two offers and neither login yet; he accepts both.
     console.sign_out()
     console.sign_in(BOB)
+    offers = visible(console.driver, "#invitations")
+    console.wait_text("#invitation-list", "Org One from ada, role use")
+    assert "Org Two from ada, role manage" in offers.text
+    assert console.labels() == []
+    console.screenshot(output, "invitations")
+    for label in ("Org One", "Org Two"):
+        offer = offers.find_element(By.XPATH, f".//li[starts-with(normalize-space(), {json.dumps(label)})]")
+        console.press("Accept", offer)
+        console.wait_text("#notice", f"You accepted {label} from ada.")
+    wait(driver).until(lambda _driver: not driver.find_element(By.ID, "invitations").is_displayed(), "offers shown")
+
+    # Bob sees both; Org One without its Eventory username, neither with a password; he leaves Org Two.
     shared = console.card("Org One")
     assert "shared by ada, role use" in shared.text
     assert "not shown to you" in shared.text
@@ -561,13 +575,12 @@ def test_the_whole_story_with_health_shares_and_the_audit(console, output, fake_
 
     # The audit, newest first, in the API's words; filtered by login; paged with More.
     actions = read_audit(console)
-    assert actions[:3] == ["share.revoke", "share.revoke", "share.grant"], actions
+    assert actions[:4] == ["share.revoke", "share.revoke", "share.accept", "share.accept"], actions
     assert actions.count("login.create") == 2
     console.screenshot(output, "audit", "#audit")
     org_two = next(option for option in audit_options(console) if option.startswith("Org Two"))
     only_two = read_audit(console, login=org_two, limit="1")
-    assert only_two[0] == "share.revoke" and set(only_two) <= {"login.create", "share.grant", "share.revoke"}
-    assert len(only_two) == 3  # Bob's leave, the grant and the creation: three pages of one
+    assert only_two == ["share.revoke", "share.accept", "share.grant", "login.create"]  # four pages of one
 
     # Change the password, then sign out everywhere.
     form = console.form("#password-form")
@@ -584,12 +597,37 @@ def test_the_whole_story_with_health_shares_and_the_audit(console, output, fake_
     recorder.assert_console_clean()
 
 
+def test_an_offer_declined_in_the_console_is_gone_for_both_accounts(console):
+    live = console.live
+    assert live.post("/auth/register", json=BOB).status_code == 201
+    console.open()
+    console.register(ADA)
+    console.add_login(EVENTORY_LOGIN)
+    share_with(console, "Org One", BOB["username"], "use")
+    console.sign_out()
+    console.sign_in(BOB)
+    offers = visible(console.driver, "#invitations")
+    console.wait_text("#invitation-list", "Org One from ada, role use")
+    console.press("Decline", offers)
+    assert "cannot offer it to you again for a day" in console.accept_confirmation()
+    console.wait_text("#notice", "You declined Org One from ada.")
+    wait(console.driver).until(lambda driver: not driver.find_element(By.ID, "invitations").is_displayed(), "shown")
+    assert console.labels() == []
+    ada = api_session(live, ADA)
+    assert live.get("/shares/incoming", headers=api_session(live, BOB)).json() == []
+    login_id = live.get("/logins", headers=ada).json()[0]["id"]
+    assert live.get(f"/logins/{login_id}/shares", headers=ada).json() == {"shares": []}
+    console.recorder.assert_console_clean()
+
+
 def share_with(console: Console, label: str, username: str, role: str) -> None:
     sharing = console.open_part(label, "sharing")
     form = sharing.find_element(By.CSS_SELECTOR, "form[data-form=share]")
     console.fill(form, username=username, role=role)
     console.press("Share", form)
-    console.wait_text("[data-done]", f"Shared with {username}, role {role}.", label)
+    console.wait_text(
+        "[data-done]", f"Shared with {username}, role {role}. It starts when {username} accepts it.", label
+    )
     console.wait_text("[data-list=shares]", username, label)
 
 
@@ -635,6 +673,8 @@ def test_a_grantee_uses_the_console_without_seeing_secrets_and_leaves(console):
     share_with(console, "Org One", BOB["username"], "use")
     console.sign_out()
     console.sign_in(BOB)
+    console.wait_text("#invitation-list", "Org One from ada, role use")
+    console.press("Accept", visible(console.driver, "#invitations"))
     shared = console.card("Org One")
     assert "shared by ada, role use" in shared.text and EVENTORY_LOGIN["username"] not in console.driver.page_source
     console.press("Leave", "Org One")

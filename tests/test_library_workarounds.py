@@ -124,8 +124,9 @@ def test_the_listing_rows_are_loginschemas_dump(app, client, ada, bob):
     for number in range(3):
         client.post("/logins", json={**EVENTORY_LOGIN, "label": f"Org {number}", "read_only": number == 2}, headers=ada)
     client.post("/logins", json=EVENTORY_LOGIN, headers=bob)
-    client.post("/logins/1/shares", json={"username": "bob", "role": "use"}, headers=ada)
-    client.post("/logins/2/shares", json={"username": "bob", "role": "manage"}, headers=ada)
+    for login_id, role in ((1, "use"), (2, "manage")):
+        offered = client.post(f"/logins/{login_id}/shares", json={"username": "bob", "role": role}, headers=ada)
+        assert client.post(f"/shares/{offered.json['id']}/accept", headers=bob).status_code == 200
     for viewer, headers in ((1, ada), (2, bob)):
         with app.app_context():
             logins.set_organisation(1, 1, "Org One")
@@ -259,7 +260,7 @@ def test_driver_queries_read_what_sqlalchemy_reads_in_the_drivers_parameter_styl
             assert _normalised(REVOCATION_CHECK.first(db.engine, params)) == _normalised(
                 _core_row(REVOCATION_CHECK.statement, params)
             ), params
-        db.session.add(LoginShare(login_id=login_id, grantee_id=2, role="use"))
+        db.session.add(LoginShare(login_id=login_id, grantee_id=2, role="use", accepted=True))
         db.session.commit()
         stored = logins._STORED_CREDENTIALS
         for user_id in (1, 2, 99):  # the owner, a grantee, and nobody (no row)

@@ -295,6 +295,40 @@ def test_a_fan_out_counts_once_per_login_against_the_proxy_limit(make_app, serve
     assert eventory.requests == []  # refused before any call to Eventory
 
 
+def test_a_fan_out_refused_by_the_proxy_limit_costs_nothing(make_app, eventory):
+    client = limited_app(make_app, RATELIMIT_PROXY="4/minute").test_client()
+    ada = register_and_login(client, ADA)
+    ids = [
+        client.post("/logins", json={**EVENTORY_LOGIN, "label": f"Org {n}"}, headers=ada).json["id"] for n in range(3)
+    ]
+    brokered = {**ada, "X-Eventory-Login": str(ids[0])}
+    assert [client.get("/eventory/jobs/list", headers=brokered).status_code for _ in range(2)] == [200, 200]  # 2 of 4
+    eventory.reset()
+
+    assert_429(client.get("/multisite/jobs/list", headers=ada))  # 3 more would pass 4
+    assert eventory.requests == []
+    # Had the refused fan-out been counted, these would be 429 too.
+    assert [client.get("/eventory/jobs/list", headers=brokered).status_code for _ in range(2)] == [200, 200]
+    assert_429(client.get("/eventory/jobs/list", headers=brokered))
+
+
+def test_a_fan_out_counts_no_invitation_not_yet_accepted(make_app, eventory):
+    client = limited_app(make_app, RATELIMIT_PROXY="2/minute").test_client()
+    ada, bob = register_and_login(client, ADA), register_and_login(client, BOB)
+    own = client.post("/logins", json=EVENTORY_LOGIN, headers=ada).json["id"]
+    for number in range(5):
+        offered = client.post("/logins", json={**EVENTORY_LOGIN, "label": f"Bob's {number}"}, headers=bob).json["id"]
+        invited = client.post(f"/logins/{offered}/shares", json={"username": "ada", "role": "use"}, headers=bob)
+        assert invited.status_code == 201 and invited.json["accepted"] is False, invited.json
+    assert len(client.get("/shares/incoming", headers=ada).json) == 5
+
+    for _ in range(2):  # each costs 1 (her own login), not 6
+        fanned = client.get("/multisite/jobs/list", headers=ada)
+        assert fanned.status_code == 200, fanned.json
+        assert [entry["login_id"] for entry in fanned.json["results"]] == [own]
+    assert_429(client.get("/multisite/jobs/list", headers=ada))
+
+
 def _login(live, who, address):
     return live.post("/auth/login", data=who, headers={"X-Forwarded-For": address})
 

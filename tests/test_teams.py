@@ -22,9 +22,12 @@ CAROL = {"username": "carol", "password": "punched cards for the loom"}
 SCAN = {"id": 7, "state": "packed"}
 
 
-def share(live, owner, login_id, username, role="use"):
+def share(live, owner, login_id, grantee, username, role="use"):
+    """Share the login with `username`, who accepts it with their headers `grantee`; the share."""
     response = live.post(f"/logins/{login_id}/shares", json={"username": username, "role": role}, headers=owner)
     assert response.status_code == 201, response.text
+    accepted = live.post(f"/shares/{response.json()['id']}/accept", headers=grantee)
+    assert accepted.status_code == 200, accepted.text
     return response.json()
 
 
@@ -52,7 +55,7 @@ def test_a_grantee_uses_a_shared_login_without_the_password_appearing_anywhere(a
     caplog.set_level(logging.DEBUG, logger="eventory_backend")
     ada, bob = account(live, ADA), account(live, BOB)
     login_id = save_login(live, ada)
-    granted = share(live, ada, login_id, "bob")
+    granted = share(live, ada, login_id, bob, "bob")
     assert granted["username"] == "bob" and granted["role"] == "use" and granted["login_id"] == login_id
 
     answers = []
@@ -80,21 +83,23 @@ def test_a_grantee_uses_a_shared_login_without_the_password_appearing_anywhere(a
         assert EVENTORY_LOGIN["username"] not in answer.text  # a `use` grantee does not see it either
     assert password not in caplog.text
     assert password not in repr(snapshot(app))  # stored encrypted only
-    # The owner sees the grantee's work; the grantee sees their own, not the owner's creation.
+    # The owner sees the grantee's work; the grantee sees their own and the share offered to them,
+    # not the owner's creation.
     assert [(e["action"], e["actor"]) for e in audit(live, ada)] == [
         ("session", "bob"),
         ("relay", "bob"),
+        ("share.accept", "bob"),
         ("share.grant", "ada"),
         ("login.create", "ada"),
     ]
-    assert [e["action"] for e in audit(live, bob)] == ["session", "relay"]
+    assert [e["action"] for e in audit(live, bob)] == ["session", "relay", "share.accept", "share.grant"]
 
 
 def test_a_manager_changes_the_login_and_sees_its_username_but_never_its_password(make_app, serve, eventory):
     live = serve(make_app(LOGINS_EXPOSE_PASSWORDS=True))
     ada, bob = account(live, ADA), account(live, BOB)
     login_id = save_login(live, ada)
-    share(live, ada, login_id, "bob", "manage")
+    share(live, ada, login_id, bob, "bob", "manage")
     (own,) = live.get("/logins", headers=ada).json()
     assert own["password"] == EVENTORY_LOGIN["password"] and own["shared"] is False and own["role"] == "owner"
 
@@ -117,7 +122,7 @@ def test_revoking_a_share_ends_access_at_once_on_every_instance(two_instances_on
     first, second = two_instances_on_sqlite
     ada, bob = account(first, ADA), account(first, BOB)
     login_id = save_login(first, ada)
-    granted = share(first, ada, login_id, "bob")
+    granted = share(first, ada, login_id, bob, "bob")
     for live in (first, second):  # each instance now holds an Eventory token for the login
         assert brokered(live, bob, login_id).status_code == 200
 
@@ -137,7 +142,7 @@ def test_revoking_a_share_ends_access_at_once_on_every_instance(two_instances_on
 def test_a_grantee_leaves_a_share_and_deleting_either_account_ends_access(live, eventory):
     ada, bob, carol = account(live, ADA), account(live, BOB), account(live, CAROL)
     login_id = save_login(live, ada)
-    to_bob, to_carol = share(live, ada, login_id, "bob"), share(live, ada, login_id, "carol")
+    to_bob, to_carol = share(live, ada, login_id, bob, "bob"), share(live, ada, login_id, carol, "carol")
     assert live.request("DELETE", f"/logins/{login_id}/shares/{to_carol['id']}", headers=bob).status_code == 403
     assert live.request("DELETE", f"/logins/{login_id}/shares/{to_bob['id']}", headers=bob).status_code == 204
     assert brokered(live, bob, login_id).status_code == 404
@@ -151,7 +156,7 @@ def test_a_grantee_leaves_a_share_and_deleting_either_account_ends_access(live, 
 def test_a_deleted_grantee_account_takes_its_shares_with_it(app, live, eventory):
     ada, bob = account(live, ADA), account(live, BOB)
     login_id = save_login(live, ada)
-    share(live, ada, login_id, "bob")
+    share(live, ada, login_id, bob, "bob")
     assert live.request("DELETE", "/auth/me", json={"password": BOB["password"]}, headers=bob).status_code == 204
     assert live.get(f"/logins/{login_id}/shares", headers=ada).json() == {"shares": []}
     with app.app_context():
@@ -165,7 +170,7 @@ def test_fan_out_includes_shared_logins_beside_ones_own(live, eventory):
     ada, bob = account(live, ADA), account(live, BOB)
     adas = save_login(live, ada)
     bobs = save_login(live, bob, label="Bob's", username="bert@example.com", password="eventory-pass-2")
-    share(live, ada, adas, "bob")
+    share(live, ada, adas, bob, "bob")
     results = live.get("/multisite/user-info", headers=bob).json()["results"]
     assert {entry["login_id"]: entry["data"]["organizationName"] for entry in results} == {
         adas: "Org One",
@@ -173,13 +178,17 @@ def test_fan_out_includes_shared_logins_beside_ones_own(live, eventory):
     }
 
 
-def test_a_grantee_checks_the_shared_login_sees_its_health_and_logo(live, eventory):
-    ada, bob = account(live, ADA), account(live, BOB)
+def test_a_manager_checks_the_shared_login_and_a_user_sees_its_health_and_logo(live, eventory):
+    ada, bob, carol = account(live, ADA), account(live, BOB), account(live, CAROL)
     login_id = save_login(live, ada, read_only=True)  # a check signs in but hands no token out
-    share(live, ada, login_id, "bob")
-    checked = live.post(f"/logins/{login_id}/check", headers=bob)
+    share(live, ada, login_id, bob, "bob")
+    share(live, ada, login_id, carol, "carol", "manage")
+    refused = live.post(f"/logins/{login_id}/check", headers=bob)
+    assert refused.status_code == 403 and "owner and its managers" in refused.json()["detail"]
+    assert eventory.login_attempts == 0
+    checked = live.post(f"/logins/{login_id}/check", headers=carol)
     assert checked.status_code == 200, checked.text
-    assert checked.json()["status"] == "ok" and checked.json()["username"] is None and checked.json()["shared"]
+    assert checked.json()["status"] == "ok" and checked.json()["shared"] and checked.json()["role"] == "manage"
     assert "access_token" not in checked.text and EVENTORY_LOGIN["password"] not in checked.text
     logo = live.get(checked.json()["logo_url"], headers=bob)
     assert logo.status_code == 200 and logo.content
@@ -195,7 +204,7 @@ def test_a_grantee_checks_the_shared_login_sees_its_health_and_logo(live, evento
 def test_a_read_only_logins_write_is_refused_before_eventory_sees_anything(live, eventory, method):
     ada, bob = account(live, ADA), account(live, BOB)
     login_id = live.post("/logins", json={**EVENTORY_LOGIN, "read_only": True}, headers=ada).json()["id"]
-    share(live, ada, login_id, "bob", "manage")
+    share(live, ada, login_id, bob, "bob", "manage")
     eventory.reset()
     for who in (ada, bob):
         refused = brokered(live, who, login_id, method, "/eventory/pack-list-rentals/7", json=SCAN)
@@ -221,15 +230,14 @@ def test_a_read_only_logins_write_is_refused_before_eventory_sees_anything(live,
 
 
 def test_every_audited_action_leaves_exactly_one_event_without_secrets_or_query_strings(live, eventory):
-    ada = account(live, ADA)
-    account(live, BOB)
+    ada, bob = account(live, ADA), account(live, BOB)
     login_id = save_login(live, ada)
     brokered(live, ada, login_id)  # a read: not recorded
     brokered(live, ada, login_id, "HEAD")  # nor this
     assert brokered(live, ada, login_id, "PUT", "/eventory/pack-list-rentals/7?token=query-secret", json=SCAN).ok
     assert brokered(live, ada, login_id, "POST", "/eventory/jobs/list").status_code == 404  # Eventory's answer
     assert live.post(f"/logins/{login_id}/session", headers=ada).ok
-    granted = share(live, ada, login_id, "bob")
+    granted = share(live, ada, login_id, bob, "bob")
     assert live.request("DELETE", f"/logins/{login_id}/shares/{granted['id']}", headers=ada).ok
     new_password = "another-eventory-pass"
     assert live.request("PUT", f"/logins/{login_id}", json={"password": new_password}, headers=ada).ok
@@ -239,14 +247,17 @@ def test_every_audited_action_leaves_exactly_one_event_without_secrets_or_query_
     assert [(e["action"], e["method"], e["path"], e["status"], e["detail"]) for e in events] == [
         ("login.delete", None, None, 204, None),
         ("login.update", None, None, 200, "password"),
-        ("share.revoke", None, None, 204, "grantee=bob role=use"),
-        ("share.grant", None, None, 201, "grantee=bob role=use"),
+        ("share.revoke", None, None, 204, 'grantee="bob" role=use'),
+        ("share.accept", None, None, 200, 'grantee="bob" role=use'),
+        ("share.grant", None, None, 201, 'grantee="bob" role=use'),
         ("session", None, None, 200, None),
         ("relay", "POST", "jobs/list", 404, None),
         ("relay", "PUT", "pack-list-rentals/7", 200, None),
         ("login.create", None, None, 201, None),
     ]
-    assert {e["login_id"] for e in events} == {login_id} and {e["actor"] for e in events} == {"ada"}
+    assert {e["login_id"] for e in events} == {login_id}
+    assert [e["actor"] for e in events if e["actor"] != "ada"] == ["bob"]  # the one who accepted
+    assert {e["count"] for e in events} == {1}
     assert all(e["at"].endswith("+00:00") for e in events)
     text = str(events)
     for secret in ("query-secret", new_password, EVENTORY_LOGIN["password"], ada["Authorization"][7:]):
@@ -260,12 +271,12 @@ def test_audit_pages_are_complete_disjoint_and_newest_first(live, eventory):
     ada, bob, carol = account(live, ADA), account(live, BOB), account(live, CAROL)
     adas = save_login(live, ada)
     carols = save_login(live, carol)
-    share(live, ada, adas, "bob")
+    share(live, ada, adas, bob, "bob")
     for number in range(11):
         live.request("PUT", f"/logins/{adas}", json={"label": f"Org {number}"}, headers=ada)
         live.request("PUT", f"/logins/{carols}", json={"label": f"Org {number}"}, headers=carol)
     everything = audit(live, ada, limit=200)
-    assert len(everything) == 13 and [e["id"] for e in everything] == sorted(
+    assert len(everything) == 14 and [e["id"] for e in everything] == sorted(
         (e["id"] for e in everything), reverse=True
     )
 
@@ -280,8 +291,8 @@ def test_audit_pages_are_complete_disjoint_and_newest_first(live, eventory):
                 break
         flat = [event_id for page in pages for event_id in page]
         assert flat == [e["id"] for e in everything]  # complete, disjoint, in order
-    # Bob acted on nothing and owns nothing; Carol never sees Ada's events.
-    assert audit(live, bob) == []
+    # Bob owns nothing and sees only the share offered to him; Carol never sees Ada's events.
+    assert [(e["action"], e["actor"]) for e in audit(live, bob)] == [("share.accept", "bob"), ("share.grant", "ada")]
     assert {e["login_id"] for e in audit(live, carol)} == {carols}
 
 

@@ -40,15 +40,17 @@ from .helpers import (
 
 CAROL = {"username": "carol", "password": "punched cards for the loom"}
 DAN = {"username": "dan", "password": "a stranger with no shares at all"}
-ERIN = {"username": "erin", "password": "registered and never logged in"}
+ERIN = {"username": "erin", "password": "registered and logged in only to accept"}
 PAST_INT32 = 2**31
 FERNET_PREFIX = "gAAAAA"  # every Fernet token starts so: no ciphertext either
 
 
-def share(client, headers, login_id: int, username: str, role: str) -> dict:
-    """Share `login_id` with `username`; the 201's body."""
+def share(client, headers, login_id: int, username: str, role: str, grantee: dict) -> dict:
+    """Share `login_id` with `username`, who accepts with their `grantee` headers; the 201's body."""
     response = client.post(f"/logins/{login_id}/shares", json={"username": username, "role": role}, headers=headers)
     assert response.status_code == 201, response.json
+    accepted = client.post(f"/shares/{response.json['id']}/accept", headers=grantee)
+    assert accepted.status_code == 200, accepted.json
     return response.json
 
 
@@ -116,7 +118,7 @@ def app(make_app, database_url):
 @dataclass(frozen=True)
 class Team:
     """Ada's login shared with Bob (`use`) and Carol (`manage`); Dan has no share of any login;
-    Erin (an account, never logged in) has a `use` share of Ada's other login only."""
+    Erin has a `use` share of Ada's other login only. Every share is accepted."""
 
     login_id: int
     owner: dict
@@ -130,13 +132,12 @@ class Team:
 
 
 def make_team(client) -> Team:
-    ada, bob, carol, dan = (register_and_login(client, who) for who in (ADA, BOB, CAROL, DAN))
-    assert client.post("/auth/register", json=ERIN).status_code == 201
+    ada, bob, carol, dan, erin = (register_and_login(client, who) for who in (ADA, BOB, CAROL, DAN, ERIN))
     login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=ada).json["id"]
-    use = share(client, ada, login_id, BOB["username"], "use")
-    manage = share(client, ada, login_id, CAROL["username"], "manage")
+    use = share(client, ada, login_id, BOB["username"], "use", bob)
+    manage = share(client, ada, login_id, CAROL["username"], "manage", carol)
     other_login = client.post("/logins", json={**EVENTORY_LOGIN, "label": "Org Two"}, headers=ada).json["id"]
-    other = share(client, ada, other_login, ERIN["username"], "use")
+    other = share(client, ada, other_login, ERIN["username"], "use", erin)
     return Team(login_id, ada, bob, carol, dan, use["id"], manage["id"], other_login, other["id"])
 
 
@@ -289,7 +290,8 @@ def test_owner_and_manager_list_the_shares(bench, who):
         (team.use_share, team.login_id, "bob", "use"),
         (team.manage_share, team.login_id, "carol", "manage"),
     ]
-    assert all(set(s) == {"id", "login_id", "username", "role", "created_at"} for s in shares)
+    assert all(set(s) == {"id", "login_id", "username", "role", "accepted", "created_at"} for s in shares)
+    assert all(s["accepted"] is True for s in shares)
 
 
 @pytest.mark.parametrize(
@@ -489,7 +491,7 @@ def test_a_grantee_never_receives_the_password(make_app, database_url, role, use
     bobs_own = client.post(
         "/logins", json={**EVENTORY_LOGIN, "label": "Bob Org", "password": "bobs-own-pw"}, headers=bob
     ).json["id"]
-    share_id = share(client, ada, login_id, "bob", role)["id"]
+    share_id = share(client, ada, login_id, "bob", role, bob)["id"]
     secret = EVENTORY_LOGIN["password"]
 
     owners = client.get("/logins", headers=ada).json
@@ -573,7 +575,8 @@ def test_audit_without_a_valid_token_is_401(bench, headers):
 
 
 def test_the_audit_shows_grantees_and_strangers_only_their_own_actions(client, team):
-    """The owner's events (the login made, the shares granted) stay hers; a refused change is no event."""
+    """The owner's events (the login made, the shares granted) stay hers, but for the share each
+    grantee was offered; a refused change is no event."""
     assert client.put(f"/logins/{team.login_id}", json={"label": "Nope"}, headers=team.user).status_code == 403
     assert client.put(f"/logins/{team.login_id}", json={"label": "Warehouse"}, headers=team.manager).status_code == 200
 
@@ -582,12 +585,22 @@ def test_the_audit_shows_grantees_and_strangers_only_their_own_actions(client, t
         assert response.status_code == 200, response.json
         return response.json["events"]
 
-    assert audit(team.user) == [] and audit(team.user, f"?login_id={team.login_id}") == []
+    bobs_share = [("bob", "share.accept", 'grantee="bob" role=use'), ("ada", "share.grant", 'grantee="bob" role=use')]
+    assert [(e["actor"], e["action"], e["detail"]) for e in audit(team.user)] == bobs_share
+    assert [
+        (e["actor"], e["action"], e["detail"]) for e in audit(team.user, f"?login_id={team.login_id}")
+    ] == bobs_share
     assert audit(team.stranger) == [] and audit(team.stranger, f"?login_id={team.login_id}") == []
-    assert [(e["actor"], e["action"]) for e in audit(team.manager)] == [("carol", "login.update")]
+    assert [(e["actor"], e["action"]) for e in audit(team.manager)] == [
+        ("carol", "login.update"),
+        ("carol", "share.accept"),
+        ("ada", "share.grant"),
+    ]
     assert [(e["actor"], e["action"]) for e in audit(team.owner, f"?login_id={team.login_id}")] == [
         ("carol", "login.update"),
+        ("carol", "share.accept"),
         ("ada", "share.grant"),
+        ("bob", "share.accept"),
         ("ada", "share.grant"),
         ("ada", "login.create"),
     ]
@@ -602,7 +615,7 @@ def read_only_login(client, ada, bob) -> int:
     response = client.post("/logins", json={**EVENTORY_LOGIN, "read_only": True}, headers=ada)
     assert response.status_code == 201, response.json
     assert response.json["read_only"] is True
-    share(client, ada, response.json["id"], BOB["username"], "use")
+    share(client, ada, response.json["id"], BOB["username"], "use", bob)
     return response.json["id"]
 
 
@@ -683,7 +696,7 @@ def test_a_stranger_using_the_logins_id_gets_404_and_eventory_sees_nothing(
 ):
     login_id = client.post("/logins", json={**EVENTORY_LOGIN, "read_only": read_only}, headers=ada).json["id"]
     dan = register_and_login(client, DAN)
-    share(client, ada, login_id, BOB["username"], "use")
+    share(client, ada, login_id, BOB["username"], "use", bob)
     before = snapshot(app)
     eventory.reset()
 
@@ -698,7 +711,7 @@ def test_a_stranger_using_the_logins_id_gets_404_and_eventory_sees_nothing(
 def test_a_strangers_fan_out_leaves_out_logins_shared_with_others(app, client, live, eventory, ada, bob):
     login_id = client.post("/logins", json=EVENTORY_LOGIN, headers=ada).json["id"]
     dan = register_and_login(client, DAN)
-    share(client, ada, login_id, BOB["username"], "use")
+    share(client, ada, login_id, BOB["username"], "use", bob)
     eventory.reset()
 
     response = live.get("/multisite/jobs/list", headers=dan)

@@ -15,9 +15,16 @@ class AuditEvent(Model):
     and the accounts, until BACKEND_AUDIT_DAYS have passed."""
 
     __tablename__ = "audit_events"
+    # A reader sees the events of logins they own, their own, and the shares offered to them: one
+    # index for each, newest first, and one for each with `?login_id=`, so a page reads only its
+    # own rows, however many events the table holds (services.events).
     __table_args__ = (
         Index("ix_audit_events_owner_id_id", "owner_id", "id"),
         Index("ix_audit_events_actor_id_id", "actor_id", "id"),
+        Index("ix_audit_events_grantee_id_id", "grantee_id", "id"),
+        Index("ix_audit_events_owner_id_login_id_id", "owner_id", "login_id", "id"),
+        Index("ix_audit_events_actor_id_login_id_id", "actor_id", "login_id", "id"),
+        Index("ix_audit_events_grantee_id_login_id_id", "grantee_id", "login_id", "id"),
         {"sqlite_autoincrement": True},  # ids order the pages: never reused
     )
 
@@ -25,10 +32,14 @@ class AuditEvent(Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor_id: Mapped[int] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(64))  # the username, kept after the account goes
-    login_id: Mapped[int] = mapped_column(Integer, index=True)
+    login_id: Mapped[int] = mapped_column(Integer)
     owner_id: Mapped[int] = mapped_column(Integer)  # the login's owner, who sees every event of it
+    # The account a share event is about: an invitation, its answer and its end are theirs to see too.
+    grantee_id: Mapped[int | None] = mapped_column(Integer, default=None)
     action: Mapped[str] = mapped_column(String(32))
     method: Mapped[str | None] = mapped_column(String(10), default=None)
     path: Mapped[str | None] = mapped_column(Text, default=None)
     status: Mapped[int | None] = mapped_column(Integer, default=None)
     detail: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Identical refusals by one actor within a minute are one event: how many, `at` the latest.
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_jwt_extended import current_user
 
+from .. import limits
 from ..auth.guard import login_required
 from ..web.api import Blueprint
 from . import services
@@ -13,12 +14,13 @@ blp = Blueprint("audit", __name__, url_prefix="/audit", description="What was do
 
 @blp.get("")
 @login_required
+@limits.audit_per_user
 # unknown=RAISE: webargs would otherwise drop unknown query parameters, and a misspelt filter
 # (`?login=3`) would answer every event instead of a 422.
 @blp.arguments(AuditQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)
 @blp.response(200, AuditPageSchema)
 def list_events(limit: int, login_id: int | None = None, cursor: int | None = None):
-    """Audit events, newest first: every event of the logins you own (your grantees' too), and
-    your own actions elsewhere."""
+    """Audit events, newest first: every event of the logins you own (your grantees' too), your
+    own actions elsewhere, and the shares offered to you."""
     found, more = services.events(current_user.id, login_id=login_id, limit=limit, before=cursor)
     return {"events": found, "next": str(found[-1].id) if more else None}

@@ -26,7 +26,15 @@ class AuditEventSchema(ma.Schema):
     status = ma.fields.Integer(
         allow_none=True, metadata={"description": "Eventory's status, or the backend's own when it refused or failed."}
     )
-    detail = ma.fields.String(allow_none=True, metadata={"description": "The changed fields, or the grantee."})
+    detail = ma.fields.String(
+        allow_none=True,
+        metadata={"description": 'The changed fields, or the share: `grantee="<username>" role=<role>`.'},
+    )
+    count = ma.fields.Integer(
+        metadata={
+            "description": "Identical refusals less than a minute apart are one event: how many (`at`: the latest)."
+        }
+    )
 
 
 class AuditPageSchema(ma.Schema):

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import delete, insert, or_, select
+from sqlalchemy import delete, insert, select, union, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..database import utcnow
@@ -18,10 +18,21 @@ from .models import AuditEvent
 
 log = logging.getLogger("eventory_backend.audit")
 
-ACTIONS = ("relay", "session", "share.grant", "share.revoke", "login.create", "login.update", "login.delete")
+ACTIONS = (
+    "relay",
+    "session",
+    "share.grant",
+    "share.accept",
+    "share.decline",
+    "share.revoke",
+    "login.create",
+    "login.update",
+    "login.delete",
+)
 PATH_LIMIT = 2048
 DETAIL_LIMIT = 255
 PURGE_EVERY = 3600.0  # seconds between two removals of expired events, per process
+FOLD_WITHIN = timedelta(minutes=1)  # identical refusals closer than this are one event
 
 
 class Actor(Protocol):
@@ -43,6 +54,7 @@ def _event(actor: Actor, action: str, login_id: int, owner_id: int, **fields: An
         "path": path[:PATH_LIMIT] if path is not None else None,
         "status": fields.get("status"),
         "detail": detail[:DETAIL_LIMIT] if detail is not None else None,
+        "grantee_id": fields.get("grantee_id"),
     }
 
 
@@ -56,31 +68,83 @@ def record_now(actor: Actor, action: str, *, login_id: int, owner_id: int, **fie
     issued), in its own transaction. If the database refuses it, the error is logged (without the
     event's path) and the caller's answer stands: Eventory has acted, and saying otherwise would
     invite the client to do it again."""
+    _write(_event(actor, action, login_id, owner_id, **fields), fold=False)
+
+
+def record_refusal(actor: Actor, action: str, *, login_id: int, owner_id: int, **fields: Any) -> None:
+    """Write an event about a call this backend refused (a write with a read-only login, say), as
+    `record_now` does; the same refusal by the same actor again within a minute of the last one
+    adds to that event's `count` and moves its `at`, instead of writing another: refusals cannot
+    flood the owner's audit."""
+    _write(_event(actor, action, login_id, owner_id, **fields), fold=True)
+
+
+def _write(event: dict[str, Any], *, fold: bool) -> None:
     try:
         with db.engine.begin() as connection:
-            connection.execute(insert(AuditEvent), [_event(actor, action, login_id, owner_id, **fields)])
+            if not (fold and _folded(connection, event)):
+                connection.execute(insert(AuditEvent), [event])
     except SQLAlchemyError as error:
-        log.error("audit event not written action=%s login_id=%s error=%s", action, login_id, type(error).__name__)
+        log.error(
+            "audit event not written action=%s login_id=%s error=%s",
+            event["action"],
+            event["login_id"],
+            type(error).__name__,
+        )
         return
     purge_if_due()
 
 
-def events(viewer_id: int, *, login_id: int | None, limit: int, before: int | None) -> tuple[list[AuditEvent], bool]:
-    """The newest events `viewer_id` may see (those of logins they own, and their own actions),
-    older than the event id `before` when given; and whether more follow."""
-    purge_if_due()
-    query = (
-        select(AuditEvent)
-        .where(or_(AuditEvent.owner_id == viewer_id, AuditEvent.actor_id == viewer_id))
-        .where(AuditEvent.at >= cutoff())
+def _folded(connection, event: dict[str, Any]) -> bool:
+    """Count `event` into the newest identical one of the last minute, if there is one (found
+    through the actor's (actor, login, id) index)."""
+    same = (
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.actor_id == event["actor_id"],
+            AuditEvent.login_id == event["login_id"],
+            AuditEvent.action == event["action"],
+            AuditEvent.method == event["method"],
+            AuditEvent.path == event["path"],
+            AuditEvent.status == event["status"],
+            AuditEvent.at >= event["at"] - FOLD_WITHIN,
+        )
         .order_by(AuditEvent.id.desc())
-        .limit(limit + 1)
+        .limit(1)
     )
-    if login_id is not None:
-        query = query.where(AuditEvent.login_id == login_id)
-    if before is not None:
-        query = query.where(AuditEvent.id < before)
-    found = list(db.session.execute(query).scalars())
+    found = connection.execute(same).scalar()
+    if found is None:
+        return False
+    connection.execute(
+        update(AuditEvent).where(AuditEvent.id == found).values(count=AuditEvent.count + 1, at=event["at"])
+    )
+    return True
+
+
+# Whose events a reader sees: those of logins they own, their own actions, and the shares offered to them.
+_READERS = (AuditEvent.owner_id, AuditEvent.actor_id, AuditEvent.grantee_id)
+
+
+def events(viewer_id: int, *, login_id: int | None, limit: int, before: int | None) -> tuple[list[AuditEvent], bool]:
+    """The newest events `viewer_id` may see (those of logins they own, their own actions, and
+    shares offered to them), older than the event id `before` when given; and whether more follow.
+
+    Each of the three ways to see an event is read newest first from its own index, at most a page
+    of each, and the pages merged: a page reads about `3 * limit` index entries, whether the
+    table holds a hundred events or millions, and another reader's events are never read at all."""
+    purge_if_due()
+    since = cutoff()
+    newest = []
+    for reader in _READERS:
+        query = select(AuditEvent.id).where(reader == viewer_id, AuditEvent.at >= since)
+        if login_id is not None:
+            query = query.where(AuditEvent.login_id == login_id)
+        if before is not None:
+            query = query.where(AuditEvent.id < before)
+        newest.append(query.order_by(AuditEvent.id.desc()).limit(limit + 1).subquery().select())
+    picked = union(*newest).subquery()
+    page = select(AuditEvent).join(picked, AuditEvent.id == picked.c.id).order_by(AuditEvent.id.desc()).limit(limit + 1)
+    found = list(db.session.execute(page).scalars())
     return found[:limit], len(found) > limit
 
 

@@ -1,3 +1,3 @@
-from .routes import blp
+from .routes import blp, shares_blp
 
-__all__ = ["blp"]
+__all__ = ["blp", "shares_blp"]

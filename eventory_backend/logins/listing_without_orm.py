@@ -41,7 +41,14 @@ _VISIBLE = (
         LoginShare.role,
     )
     .join(User, User.id == EventoryLogin.owner_id)
-    .outerjoin(LoginShare, and_(LoginShare.login_id == EventoryLogin.id, LoginShare.grantee_id == bindparam("user_id")))
+    .outerjoin(
+        LoginShare,
+        and_(
+            LoginShare.login_id == EventoryLogin.id,
+            LoginShare.grantee_id == bindparam("user_id"),
+            LoginShare.accepted.is_(True),  # an invitation is not in the list until accepted
+        ),
+    )
     .where(or_(EventoryLogin.owner_id == bindparam("user_id"), LoginShare.id.is_not(None)))
     .order_by(EventoryLogin.id)
 )

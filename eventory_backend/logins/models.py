@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, false
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..database import UTCDateTime, utcnow
@@ -41,7 +41,8 @@ class EventoryLogin(Model):
 
 
 class LoginShare(Model):
-    """Another account may use (`use`) or also change (`manage`) a login; it never reads the password."""
+    """Another account may use (`use`) or also change (`manage`) a login; it never reads the password.
+    Until that account accepts it, a share is an invitation and reaches nothing."""
 
     __tablename__ = "login_shares"
     __table_args__ = (UniqueConstraint("login_id", "grantee_id"), {"sqlite_autoincrement": True})
@@ -50,4 +51,18 @@ class LoginShare(Model):
     login_id: Mapped[int] = mapped_column(ForeignKey("eventory_logins.id", ondelete="CASCADE"), index=True)
     grantee_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[str] = mapped_column(String(16))
+    # New shares wait for the grantee; those made before invitations existed stay accepted.
+    accepted: Mapped[bool] = mapped_column(default=False, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ShareDecline(Model):
+    """An invitation the grantee declined: the owner cannot send that login to them again for a day."""
+
+    __tablename__ = "share_declines"
+    __table_args__ = (UniqueConstraint("login_id", "grantee_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login_id: Mapped[int] = mapped_column(ForeignKey("eventory_logins.id", ondelete="CASCADE"))
+    grantee_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    declined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

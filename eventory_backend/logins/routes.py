@@ -8,10 +8,21 @@ from ..auth.guard import login_required
 from ..web.api import Blueprint
 from . import services, shares
 from .listing_without_orm import login_summaries
-from .schemas import LoginCreateSchema, LoginSchema, LoginUpdateSchema, ShareCreateSchema, ShareSchema, SharesSchema
+from .schemas import (
+    IncomingShareSchema,
+    LoginCreateSchema,
+    LoginSchema,
+    LoginUpdateSchema,
+    ShareCreateSchema,
+    ShareSchema,
+    SharesSchema,
+)
 
 blp = Blueprint(
     "logins", __name__, url_prefix="/logins", description="Your saved Eventory logins, and those shared with you."
+)
+shares_blp = Blueprint(
+    "shares", __name__, url_prefix="/shares", description="Logins others offer to share with you: accept or decline."
 )
 
 
@@ -72,15 +83,17 @@ def delete_login(login_id):
 @blp.arguments(ShareCreateSchema)
 @blp.response(201, ShareSchema)
 def share_login(fields, login_id):
-    """Let another account use your login (`use`), or also change it (`manage`); it never sees the password."""
-    return shares.share_login(current_user, login_id, fields["username"], fields["role"])
+    """Invite another account to use your login (`use`), or also change it (`manage`); it never
+    sees the password, and reaches the login only once it accepts."""
+    most = current_app.config["MAX_PENDING_SHARES"]
+    return shares.share_login(current_user, login_id, fields["username"], fields["role"], most)
 
 
 @blp.get("/<id:login_id>/shares")
 @login_required
 @blp.response(200, SharesSchema)
 def list_shares(login_id):
-    """Who a login is shared with (its owner and managers)."""
+    """Who a login is shared with, and who is invited and has not accepted yet (its owner and managers)."""
     return {"shares": shares.list_shares(current_user, login_id)}
 
 
@@ -91,3 +104,30 @@ def list_shares(login_id):
 def revoke_share(login_id, share_id):
     """End a share: the owner revokes it, or the grantee leaves it. It ends at once, on every instance."""
     shares.revoke_share(current_user, login_id, share_id)
+
+
+@shares_blp.get("/incoming")
+@login_required
+@shares_blp.response(200, IncomingShareSchema(many=True))
+def list_incoming():
+    """Logins others invite you to share, waiting for your answer."""
+    return shares.incoming(current_user.id)
+
+
+@shares_blp.post("/<id:share_id>/accept")
+@login_required
+@limits.logins_write_per_user
+@shares_blp.response(200, LoginSchema)
+def accept_share(share_id):
+    """Accept an invitation: the login joins your list and may be used. The login as you now see it."""
+    login_id = shares.accept(current_user, share_id)
+    return services.login_view(current_user.id, login_id)
+
+
+@shares_blp.delete("/<id:share_id>")
+@login_required
+@limits.logins_write_per_user
+@shares_blp.response(204)
+def decline_share(share_id):
+    """Decline an invitation (it cannot be sent to you again for a day), or leave a share you accepted."""
+    shares.decline(current_user, share_id)

@@ -103,6 +103,18 @@ class ShareSchema(ma.Schema):
     login_id = ma.fields.Integer()
     username = ma.fields.String(metadata={"description": "The grantee."})
     role = ma.fields.String(metadata={"enum": list(SHARE_ROLES)})
+    accepted = ma.fields.Boolean(
+        metadata={"description": "false: an invitation not accepted yet; it reaches nothing until then."}
+    )
+    created_at = ma.fields.AwareDateTime()
+
+
+class IncomingShareSchema(ma.Schema):
+    id = ma.fields.Integer(metadata={"description": "POST /shares/<id>/accept accepts, DELETE /shares/<id> declines."})
+    login_id = ma.fields.Integer()
+    label = ma.fields.String(metadata={"description": "The login's label (never its username or password)."})
+    owner = ma.fields.String(metadata={"description": "The username of the account that offers it."})
+    role = ma.fields.String(metadata={"enum": list(SHARE_ROLES)})
     created_at = ma.fields.AwareDateTime()
 
 

@@ -62,8 +62,9 @@ def list_logins(owner_id: int) -> list[EventoryLogin]:
 
 
 def _usable_by(user_id: int):
-    """The condition a login `user_id` may broker with meets: their own, or shared with them."""
-    shared = select(LoginShare.login_id).where(LoginShare.grantee_id == user_id)
+    """The condition a login `user_id` may broker with meets: their own, or shared with them (and
+    accepted: an invitation reaches nothing)."""
+    shared = select(LoginShare.login_id).where(LoginShare.grantee_id == user_id, LoginShare.accepted.is_(True))
     return or_(EventoryLogin.owner_id == user_id, EventoryLogin.id.in_(shared))
 
 
@@ -112,7 +113,9 @@ def access(user_id: int, login_id: int) -> Access:
     if login.owner_id == user_id:
         return Access(login, OWNER)
     share = db.session.execute(
-        select(LoginShare).where(LoginShare.login_id == login_id, LoginShare.grantee_id == user_id)
+        select(LoginShare).where(
+            LoginShare.login_id == login_id, LoginShare.grantee_id == user_id, LoginShare.accepted.is_(True)
+        )
     ).scalar_one_or_none()
     if share is None:
         raise LoginNotFound()
@@ -129,8 +132,8 @@ def login_view(user_id: int, login_id: int) -> dict:
 
 # What the broker signs in with, read as one plain row (no ORM object, no session), straight
 # from the driver (see driver_queries.py): the relay's main path runs it on every brokered call.
-# The caller's own login, or one shared with them; the share is looked up in the same query, so a
-# revoked share ends access on the very next call, on every instance.
+# The caller's own login, or one shared with them (an accepted share); the share is looked up in the
+# same query, so a revoked share ends access on the very next call, on every instance.
 _STORED_CREDENTIALS = DriverQuery(
     select(
         EventoryLogin.id,
@@ -139,7 +142,14 @@ _STORED_CREDENTIALS = DriverQuery(
         EventoryLogin.password_encrypted,
         EventoryLogin.read_only,
     )
-    .outerjoin(LoginShare, and_(LoginShare.login_id == EventoryLogin.id, LoginShare.grantee_id == bindparam("user_id")))
+    .outerjoin(
+        LoginShare,
+        and_(
+            LoginShare.login_id == EventoryLogin.id,
+            LoginShare.grantee_id == bindparam("user_id"),
+            LoginShare.accepted.is_(True),
+        ),
+    )
     .where(
         EventoryLogin.id == bindparam("login_id"),
         or_(EventoryLogin.owner_id == bindparam("user_id"), LoginShare.id.is_not(None)),

@@ -1,26 +1,34 @@
 """GET /logins/<id>/logo: the organisation's logo from Eventory's `logo`, brokered with the login
 and kept in memory per login (lru.py) for a day, so a frontend shows every logo with one
-If-None-Match each and no Eventory token."""
+If-None-Match each and no Eventory token. A fetch that failed (an error, no logo, not an image,
+too large, too slow) is remembered for ten minutes per credentials and answered from memory
+meanwhile: a broken logo costs Eventory one call per ten minutes, not one per page view."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import requests
 from flask import Flask, current_app
-from werkzeug.exceptions import GatewayTimeout, NotFound
+from werkzeug.exceptions import HTTPException, NotFound
 
 from ..logins.services import login_changed
-from .broker import token_cache
-from .errors import EventoryBrokenBody, EventoryUnavailable, EventoryUnavailableForSignIn
+from .broker import Credentials, token_cache
+from .errors import EventoryBrokenBody, EventoryUnavailable
 from .lru import BytesBoundLRU
 from .services import brokered_send, credentials_for, release_database
 from .upstream import read_chunk, upstream
 
+ACCEPT = {"Accept": "image/*"}
 MAX_AGE = 24 * 60 * 60  # seconds a logo is served before Eventory is asked again
 LARGEST = 1024 * 1024  # a larger "logo" is not an organisation's logo
 KEPT_BYTES = 16 * 1024 * 1024  # every login's logo together, in this process
+FAILURE_MEMORY = 10 * 60  # seconds a failed fetch is answered from memory
+FAILURES_KEPT = 10_000  # failed fetches remembered per process, the oldest forgotten first
 
 
 class NoLogo(NotFound):
@@ -29,6 +37,45 @@ class NoLogo(NotFound):
 
 class LogoTooLarge(EventoryUnavailable):
     description = "Eventory's logo for this organisation is larger than 1 MiB; it is not served."
+
+
+class NotAnImage(EventoryUnavailable):
+    description = "Eventory's logo for this organisation is not an image; it is not served."
+
+
+class RememberedFailure(HTTPException):
+    """A failed fetch answered again from memory: the same status and detail."""
+
+    def __init__(self, code: int, description: str | None):
+        super().__init__(description)
+        self.code = code
+
+
+class Failures:
+    """Failed fetches by credentials key (`Credentials.key`), each for FAILURE_MEMORY seconds, at
+    most FAILURES_KEPT of them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failed: OrderedDict[bytes, tuple[float, int, str | None]] = OrderedDict()
+
+    def remember(self, key: bytes, error: HTTPException) -> None:
+        with self._lock:
+            self._failed.pop(key, None)
+            self._failed[key] = (time.monotonic() + FAILURE_MEMORY, error.code or 502, error.description)
+            while len(self._failed) > FAILURES_KEPT:
+                self._failed.popitem(last=False)
+
+    def recall(self, key: bytes) -> RememberedFailure | None:
+        with self._lock:
+            found = self._failed.get(key)
+            if found is not None and found[0] <= time.monotonic():
+                del self._failed[key]
+                found = None
+        return None if found is None else RememberedFailure(found[1], found[2])
+
+    def __len__(self) -> int:
+        return len(self._failed)
 
 
 @dataclass(frozen=True)
@@ -42,20 +89,27 @@ class Logo:
 def logo_of(user_id: int, login_id: int) -> Logo:
     """The logo of a login the user may use (their own or shared with them): kept, or read from
     Eventory once a day (or after a change of credentials); the kept one, however old, while
-    Eventory is down. 404 for a login they cannot see."""
+    Eventory is down or the refresh failed. A failed fetch is answered again from memory for
+    FAILURE_MEMORY seconds without asking Eventory. 404 for a login they cannot see."""
     credentials = credentials_for(user_id, login_id)
     release_database()
     logos: BytesBoundLRU[Logo] = current_app.extensions["eventory_logos"]
-    cache, up = token_cache(), upstream()
+    failures: Failures = current_app.extensions["eventory_logo_failures"]
     key = credentials.key
     kept = logos.get(login_id)
     if kept is not None and kept.value.credentials != key:
         kept = None
     if kept is not None and kept.age() < MAX_AGE:
         return kept.value
+    failed = failures.recall(key)
+    if failed is not None:
+        if kept is not None:
+            return kept.value
+        raise failed
     try:
-        logo = _read(brokered_send(up, cache, credentials, "GET", "logo", query="", headers={"Accept": "image/*"}), key)
-    except (EventoryUnavailable, EventoryUnavailableForSignIn, GatewayTimeout):
+        logo = _fetch(credentials, key)
+    except HTTPException as error:
+        failures.remember(key, error)
         if kept is None:
             raise
         return kept.value
@@ -63,12 +117,20 @@ def logo_of(user_id: int, login_id: int) -> Logo:
     return logo
 
 
+def _fetch(credentials: Credentials, key: bytes) -> Logo:
+    response = brokered_send(upstream(), token_cache(), credentials, "GET", "logo", query="", headers=ACCEPT)
+    return _read(response, key)
+
+
 def _read(response: requests.Response, credentials: bytes) -> Logo:
+    content_type = response.headers.get("Content-Type") or ""
     try:
         if response.status_code == 404:
             raise NoLogo()
         if response.status_code != 200:
             raise EventoryUnavailable(f"Eventory answered {response.status_code} to logo.")
+        if not content_type.strip().lower().startswith("image/"):
+            raise NotAnImage()
         chunks, size = [], 0
         while chunk := read_chunk(response, None):
             size += len(chunk)
@@ -80,12 +142,12 @@ def _read(response: requests.Response, credentials: bytes) -> Logo:
     finally:
         response.close()
     data = b"".join(chunks)
-    content_type = response.headers.get("Content-Type") or "application/octet-stream"
     return Logo(data, content_type, hashlib.sha256(data).hexdigest()[:32], credentials)
 
 
 def init_app(app: Flask) -> None:
     app.extensions["eventory_logos"] = BytesBoundLRU(KEPT_BYTES)
+    app.extensions["eventory_logo_failures"] = Failures()
 
 
 @login_changed.connect

@@ -13,7 +13,7 @@ from ..logins.schemas import LoginSchema
 from ..web.api import Blueprint
 from ..web.converters import parse_id
 from ..web.middleware import CHAIN, PEER
-from . import fanout, logos, services
+from . import checks, fanout, logos, services
 from .forwarding import RELAYED_ANSWER_HEADERS, checked_path, request_headers, response_headers
 from .schemas import FANOUT_DOC, RELAY_DOC, FanOutSchema, SessionSchema
 from .upstream import CHUNK, REPLAYABLE_BODY, Body, upstream
@@ -75,15 +75,18 @@ def open_session(login_id: int):
 @limits.proxy_per_user
 @blp.response(200, LoginSchema)
 def check_login(login_id: int):
-    """Sign in to Eventory with a stored login now and return the login with its new status."""
-    return services.check_login(current_user.id, login_id)
+    """Sign in to Eventory with a stored login now (its owner and managers; at most once a minute per
+    credentials, the last outcome in between) and return the login with its status."""
+    return checks.check_login(current_user.id, login_id)
 
 
 @blp.get("/logins/<id:login_id>/logo")
 @login_required
+@limits.proxy_per_user
 @blp.doc(responses={"200": {"description": "The logo, as Eventory sent it."}, "304": {"description": "Not modified."}})
 def login_logo(login_id: int):
-    """The organisation's logo of a stored login, kept for a day (ETag; If-None-Match answers 304)."""
+    """The organisation's logo of a stored login, kept for a day (ETag; If-None-Match answers 304);
+    counted by the proxy limit like any brokered call."""
     logo = logos.logo_of(current_user.id, login_id)
     headers = [*RELAYED_ANSWER_HEADERS, ("Cache-Control", f"private, max-age={logos.MAX_AGE}")]
     if request.if_none_match.contains_weak(logo.etag):

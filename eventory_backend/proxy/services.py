@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 from flask_jwt_extended import current_user
-from werkzeug.exceptions import Forbidden, GatewayTimeout, HTTPException
+from werkzeug.exceptions import Forbidden, HTTPException
 
 from ..audit import services as audit
 from ..auth.guard import carries_backend_token, verified_claims
@@ -17,7 +17,7 @@ from ..extensions import db
 from ..logins import services as logins
 from ..web.converters import parse_id
 from .broker import Credentials, TokenCache, token_cache
-from .errors import EventoryRejectedLogin, EventoryUnavailable, EventoryUnavailableForSignIn
+from .errors import EventoryUnavailable
 from .shared_reads import shared_reads
 from .upstream import Answer, Body, Upstream, upstream
 
@@ -46,7 +46,8 @@ def eventory_auth(
     """The relay's choice of Eventory credentials, made before anything is sent:
 
     - `X-Eventory-Login: <id>`: the caller's stored login, or one shared with them (brokered;
-      only GET and HEAD when it is read-only: 403 otherwise, recorded in the audit);
+      only GET and HEAD when it is read-only: 403 otherwise, recorded in the audit, where the
+      same refusal again within a minute adds to one event's count);
     - `X-Eventory-Authorization`: the Eventory token the caller holds, forwarded;
     - neither, on a public relay (BACKEND_PROXY_PUBLIC): the client's own `Authorization`,
       unless it is a token this backend signed;
@@ -65,7 +66,7 @@ def eventory_auth(
         stored = logins.stored_credentials(current_user.id, login_id)
         release_database()
         if stored.read_only and method not in READS:
-            audit.record_now(
+            audit.record_refusal(
                 current_user, "relay", login_id=login_id, owner_id=stored.owner_id, method=method, path=path, status=403
             )
             raise Forbidden(READ_ONLY)
@@ -174,7 +175,7 @@ def open_session(login_id: int) -> dict[str, Any]:
     stored = logins.stored_credentials(current_user.id, login_id)
     release_database()
     if stored.read_only:
-        audit.record_now(current_user, "session", login_id=login_id, owner_id=stored.owner_id, status=403)
+        audit.record_refusal(current_user, "session", login_id=login_id, owner_id=stored.owner_id, status=403)
         raise Forbidden("This Eventory login is read-only: no Eventory session is handed out for it.")
     credentials = _credentials(stored)
     answer = _signed_in_session(credentials)
@@ -202,19 +203,6 @@ def _signed_in_session(credentials: Credentials) -> dict[str, Any]:
         "first_name": info.get("firstName") if isinstance(info.get("firstName"), str) else None,
         "last_name": info.get("lastName") if isinstance(info.get("lastName"), str) else None,
     }
-
-
-def check_login(user_id: int, login_id: int) -> dict[str, Any]:
-    """Sign in with a stored login (the user's own or shared with them) now, even while a
-    rejection is remembered; the login as the user sees it, with the outcome in its status (a
-    refusal or an outage is the answer, not an error)."""
-    credentials = credentials_for(user_id, login_id)
-    release_database()
-    try:
-        token_cache().check(credentials, upstream())
-    except (EventoryRejectedLogin, EventoryUnavailable, EventoryUnavailableForSignIn, GatewayTimeout):
-        pass  # recorded in the login's status by the token cache
-    return logins.login_view(user_id, login_id)
 
 
 def _user_info(up: Upstream, token: str) -> dict[str, Any] | None:

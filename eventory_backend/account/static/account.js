@@ -243,7 +243,7 @@ async function enter() {
   $("#signin").hidden = true;
   $("#console").hidden = false;
   explainDeletion();
-  await loadLogins();
+  await Promise.all([loadLogins(), loadInvitations()]);
   $("#logins-title").focus();
 }
 
@@ -510,6 +510,54 @@ function dropLogos(keep) {
   }
 }
 
+// --- invitations: logins others offer to share -------------------------------------------------
+
+async function loadInvitations() {
+  let invitations;
+  try {
+    invitations = await api("GET", "/shares/incoming");
+  } catch (error) {
+    $("#invitations").hidden = false;
+    fail($("#invitations-error"), error);
+    return;
+  }
+  say($("#invitations-error"), "");
+  $("#invitations").hidden = invitations.length === 0;
+  $("#invitation-list").replaceChildren(...invitations.map(invitationItem));
+}
+
+function invitationItem(invitation) {
+  const item = document.createElement("li");
+  const what = document.createElement("span");
+  what.id = `invitation-${invitation.id}`;
+  what.textContent = `${invitation.label} from ${invitation.owner}, role ${invitation.role}, offered `;
+  what.append(timeElement(invitation.created_at));
+  const answer = (text, work) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = text;
+    button.setAttribute("aria-describedby", what.id);
+    button.addEventListener("click", () =>
+      busy(item, work).catch((error) => fail($("#invitations-error"), error)),
+    );
+    return button;
+  };
+  const accept = answer("Accept", async () => {
+    await api("POST", `/shares/${invitation.id}/accept`);
+    say($("#notice"), `You accepted ${invitation.label} from ${invitation.owner}.`);
+    await Promise.all([loadInvitations(), loadLogins()]);
+  });
+  const decline = answer("Decline", async () => {
+    if (!window.confirm(`Decline ${invitation.label} from ${invitation.owner}? They cannot offer it to you again for a day.`)) return;
+    await api("DELETE", `/shares/${invitation.id}`);
+    say($("#notice"), `You declined ${invitation.label} from ${invitation.owner}.`);
+    await loadInvitations();
+  });
+  decline.className = "secondary";
+  item.append(what, " ", accept, " ", decline);
+  return item;
+}
+
 // --- sharing -----------------------------------------------------------------------------------
 
 async function loadShares(node, login) {
@@ -535,7 +583,8 @@ function shareItem(node, login, share) {
   who.id = `share-${share.id}`;
   who.textContent = share.username;
   const role = document.createElement("span");
-  role.textContent = `role ${share.role}, since `;
+  role.textContent =
+    share.accepted === false ? `invited as ${share.role}, not accepted yet, since ` : `role ${share.role}, since `;
   role.append(timeElement(share.created_at));
   item.append(who, " ", role);
   if (login.shared !== true) {
@@ -566,7 +615,8 @@ document.addEventListener("submit", (event) => {
       json: { username: form.elements.username.value, role: form.elements.role.value },
     });
     form.reset();
-    say($("[data-done]", node), `Shared with ${share.username}, role ${share.role}.`);
+    const pending = share.accepted === false ? ` It starts when ${share.username} accepts it.` : "";
+    say($("[data-done]", node), `Shared with ${share.username}, role ${share.role}.${pending}`);
     await loadShares(node, login);
   });
 });
@@ -623,7 +673,7 @@ function eventRow(event) {
     ["Login", event.login_id == null ? "" : known ? `${known.label} (#${event.login_id})` : `#${event.login_id}`],
     ["Request", event.method ? `${event.method} ${event.path ?? ""}` : ""],
     ["Status", event.status == null ? "" : String(event.status)],
-    ["Detail", detail ?? ""],
+    ["Detail", [detail ?? "", event.count > 1 ? ` (${event.count} times)` : ""].join("").trim()],
   ];
   for (const [label, content] of cells) {
     const cell = document.createElement("td");
@@ -651,6 +701,8 @@ function resetConsole() {
   auditNext = null;
   auditQuery = "";
   $("#login-list").replaceChildren();
+  $("#invitation-list").replaceChildren();
+  $("#invitations").hidden = true;
   $("#audit-events").replaceChildren();
   $("#audit-table").hidden = true;
   $("#audit-empty").hidden = true;
