@@ -157,8 +157,6 @@ class Config:
     RATELIMIT_AUDIT = "60/minute"  # pages of GET /audit, per user
     RATELIMIT_PASSWORD = "5/minute"  # noqa: S105 - a limit, not a password
     RATELIMIT_STORAGE_URI = "memory://"
-    # Retry-After goes on 429s only (errors.py); X-RateLimit-* on every answer would be noise.
-    RATELIMIT_HEADERS_ENABLED = False
     TRUSTED_PROXIES: list[str] = []
     AUTO_MIGRATE = True
     METRICS = False

@@ -10,7 +10,7 @@ from flask import Flask
 
 from config import Config, from_environ
 
-from . import account, audit, auth, errors, limits, logins, observability, proxy, settings
+from . import account, audit, auth, errors, logins, observability, proxy, ratelimit, settings
 from .auth import guard
 from .auth.cli import users
 from .extensions import api, bcrypt, cors, db, jwt, migrate
@@ -42,7 +42,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Extensions
     for extension in (db, bcrypt, jwt):
         extension.init_app(app)
-    limits.init_app(app)
+    ratelimit.init_app(app)
     migrate.init_app(app, db)
     _init_cors(app)
     api.init_app(app)

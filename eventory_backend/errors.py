@@ -4,17 +4,15 @@ flask-smorest, flask-jwt-extended and database errors."""
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from flask import Flask, jsonify
-from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, UnprocessableEntity, default_exceptions
 
-from .extensions import db, jwt, limiter
+from .extensions import db, jwt
 
 log = logging.getLogger("eventory_backend.errors")
 
@@ -87,13 +85,6 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
     return flat
 
 
-def _seconds_until_reset() -> int:
-    current = limiter.current_limit
-    if current is None:
-        return 60
-    return max(1, int(current.reset_at - time.time()))  # reset_at is already rounded up
-
-
 def http_error_response(error: HTTPException):
     status = error.code or 500
     data = getattr(error, "data", None) or {}
@@ -101,15 +92,11 @@ def http_error_response(error: HTTPException):
     valid_methods = getattr(error, "valid_methods", None)
     if status == 405 and valid_methods:
         headers["Allow"] = ", ".join(sorted(valid_methods))
-    # Werkzeug's stock descriptions are paragraphs, Flask-Limiter's the limit itself ("3 per 1
-    # minute"); any other description was written for the client.
+    # Werkzeug's stock descriptions are paragraphs; any other description was written for the client.
     stock = default_exceptions.get(status)
     custom = error.description if stock is None or error.description != stock.description else None
-    if isinstance(error, RateLimitExceeded):
-        headers["Retry-After"] = str(_seconds_until_reset())
-        custom = None
-    elif status == 429 and isinstance(getattr(error, "retry_after", None), int):
-        headers["Retry-After"] = str(error.retry_after)  # type: ignore[attr-defined]  # limits.ProxyLimitExceeded
+    if status == 429 and isinstance(getattr(error, "retry_after", None), int):
+        headers["Retry-After"] = str(error.retry_after)  # type: ignore[attr-defined]  # ratelimit.RateLimited
     detail = data.get("message") or custom or DEFAULT_DETAILS.get(status) or error.name + "."
 
     messages = data.get("errors") or data.get("messages")

@@ -5,8 +5,6 @@ from typing import TYPE_CHECKING
 
 from flask_bcrypt import Bcrypt
 from flask_cors import CORS
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
@@ -25,5 +23,3 @@ bcrypt = Bcrypt()
 jwt = CachingJWTManager()
 cors = CORS()
 api = Api()
-# Limits are per route (see limits.py); storage and on/off come from RATELIMIT_* settings.
-limiter = Limiter(key_func=get_remote_address)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import flask_jwt_extended.view_decorators as view_decorators
 import pytest
 import requests
-from flask import Flask, g
+from flask import g
 from flask_jwt_extended import (
     decode_token,
     get_current_user,
@@ -22,8 +22,6 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 from flask_jwt_extended.config import config as jwt_config
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from limits.storage import MemoryStorage
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -31,13 +29,13 @@ from sqlalchemy.exc import DBAPIError
 from eventory_backend import driver_queries
 from eventory_backend.auth.guard import REVOCATION_CHECK
 from eventory_backend.auth.models import RevokedToken, User
-from eventory_backend.extensions import db, jwt, limiter
-from eventory_backend.limiter_memory_sweeper import SWEEP_SECONDS, sweep_in_one_thread
+from eventory_backend.extensions import db, jwt
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.listing_without_orm import login_summaries
 from eventory_backend.logins.models import EventoryLogin, LoginShare
 from eventory_backend.logins.schemas import LoginSchema
 from eventory_backend.proxy.unmerged_request import new_session, prepare, send_prepared
+from eventory_backend.ratelimit.memory_sweeper import SWEEP_SECONDS, sweep_in_one_thread
 from eventory_backend.web import jwt_decode_cache
 from eventory_backend.web.jwt_decode_cache import EXEMPT_METHODS, EXTENSION_KEY
 
@@ -214,20 +212,6 @@ def test_flask_jwt_extended_reads_a_verified_tokens_header_through_the_rememberi
         verify_jwt_in_request()
 
 
-# --- limiter_app_wide_pass.py: Flask-Limiter's app-wide pass taken out --------------------------
-
-
-def test_flask_limiter_registers_the_app_wide_pass_that_is_taken_out(app):
-    plain = Flask("plain")
-    plain.config["RATELIMIT_STORAGE_URI"] = "memory://"
-    own = Limiter(key_func=get_remote_address)
-    own.init_app(plain)
-    assert own._check_request_limit in plain.before_request_funcs.get(None, []), (
-        "Flask-Limiter no longer registers _check_request_limit as its app-wide pass"
-    )
-    assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
-
-
 # --- driver_queries.py: the relay's statements straight to the driver ----------------------------
 
 
@@ -318,7 +302,7 @@ def _normalised(row):
     return None if row is None else tuple(bool(value) if value in (0, 1) else value for value in row)
 
 
-# --- limiter_memory_sweeper.py: one thread sweeps the in-memory rate-limit storage --------------
+# --- ratelimit/memory_sweeper.py: one thread sweeps the in-memory rate-limit storage --------------
 
 
 def _hits_start_threads(storage: MemoryStorage, monkeypatch) -> int:
@@ -355,6 +339,6 @@ def test_a_swept_memory_storage_starts_no_thread_of_its_own_and_still_expires(mo
 
 
 def test_the_apps_rate_limit_storage_is_swept(make_app):
-    make_app(RATELIMIT_ENABLED=True)  # the default storage, memory://
-    storage = limiter.storage
+    app = make_app(RATELIMIT_ENABLED=True)  # the default storage, memory://
+    storage = app.extensions["eventory_ratelimit"].storage
     assert isinstance(storage, MemoryStorage) and storage.timer.name == "rate-limit-sweeper"

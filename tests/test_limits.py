@@ -8,8 +8,6 @@ import re
 
 import pytest
 
-from eventory_backend.extensions import limiter
-
 from .helpers import ADA, BOB, EVENTORY_LOGIN, account, register_and_login, save_login
 
 PROXY = {"REMOTE_ADDR": "127.0.0.1"}
@@ -254,20 +252,6 @@ def test_proxy_limit_counts_the_user_not_the_address(make_app, eventory):
         client.get("/eventory/echo", headers={**ada, "X-Forwarded-For": f"203.0.113.{number}"}, environ_base=PROXY)
 
     assert_429(client.get("/eventory/echo", headers={**ada, "X-Forwarded-For": "203.0.113.50"}, environ_base=PROXY))
-
-
-def test_a_configured_default_limit_applies_to_routes_without_a_limit_of_their_own(make_app):
-    # Only route limits are set by default, so Flask-Limiter's app-wide pass is skipped (limits.init_app);
-    # a deployment that configures a default limit must still get it.
-    try:
-        client = limited_app(make_app, RATELIMIT_DEFAULT="2/minute").test_client()
-        assert client.get("/openapi.json").status_code == 200
-        assert client.get("/openapi.json").status_code == 200
-        assert_429(client.get("/openapi.json"))
-    finally:
-        limiter.limit_manager.set_default_limits([])  # the limiter is the process's: leave none behind
-    client = limited_app(make_app).test_client()
-    assert [client.get("/openapi.json").status_code for _ in range(3)] == [200, 200, 200]
 
 
 def test_writes_to_logins_are_rate_limited_per_user(make_app, serve):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_jwt_extended import current_user
 
-from .. import limits
+from .. import ratelimit
 from ..auth.guard import login_required
 from ..web.api import Blueprint
 from . import services
@@ -14,7 +14,7 @@ blp = Blueprint("audit", __name__, url_prefix="/audit", description="What was do
 
 @blp.get("")
 @login_required
-@limits.audit_per_user
+@ratelimit.audit_per_user
 # unknown=RAISE: webargs would otherwise drop unknown query parameters, and a misspelt filter
 # (`?login=3`) would answer every event instead of a 422.
 @blp.arguments(AuditQuerySchema, location="query", as_kwargs=True, unknown=ma.RAISE)

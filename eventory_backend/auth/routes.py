@@ -4,7 +4,7 @@ from flask import current_app
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 from werkzeug.exceptions import Forbidden
 
-from .. import limits
+from .. import ratelimit
 from ..web.api import Blueprint
 from . import services, tokens
 from .guard import SECURITY, login_required
@@ -23,7 +23,7 @@ FORM_TYPES = ("multipart/form-data", "application/json")
 
 
 @blp.post("/register")
-@limits.register_per_address
+@ratelimit.register_per_address
 @blp.arguments(RegisterSchema)
 @blp.response(201, UserSchema)
 def register(fields):
@@ -34,8 +34,8 @@ def register(fields):
 
 
 @blp.post("/login")
-@limits.login_per_address
-@limits.login_per_username
+@ratelimit.login_per_address
+@ratelimit.login_per_username
 @blp.arguments(PasswordLoginSchema, location="json_or_form")
 @blp.response(200, TokenSchema)
 @blp.doc(
@@ -43,7 +43,7 @@ def register(fields):
 )
 def login(fields):
     """Log in with a username and password (OAuth2 password form, multipart form or JSON)."""
-    user = services.authenticate(fields["username"], fields["password"], limits.client_address())
+    user = services.authenticate(fields["username"], fields["password"], ratelimit.client_address())
     return tokens.issue_tokens(user)
 
 
@@ -82,7 +82,7 @@ def me():
 
 @blp.delete("/me")
 @login_required
-@limits.password_per_user
+@ratelimit.password_per_user
 @blp.arguments(AccountDeletionSchema)
 @blp.response(204)
 def delete_me(fields):
@@ -94,7 +94,7 @@ def delete_me(fields):
 
 @blp.put("/password")
 @login_required
-@limits.password_per_user
+@ratelimit.password_per_user
 @blp.arguments(PasswordChangeSchema)
 @blp.response(200, TokenSchema)
 def change_password(fields):

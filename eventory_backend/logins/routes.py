@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_jwt_extended import current_user
 
-from .. import limits
+from .. import ratelimit
 from ..auth.guard import login_required
 from ..web.api import Blueprint
 from . import services, shares
@@ -40,7 +40,7 @@ def list_logins():
 
 @blp.post("")
 @login_required
-@limits.logins_write_per_user
+@ratelimit.logins_write_per_user
 @blp.arguments(LoginCreateSchema)
 @blp.response(201, LoginSchema)
 def create_login(fields):
@@ -59,7 +59,7 @@ def get_login(login_id):
 
 @blp.put("/<id:login_id>")
 @login_required
-@limits.logins_write_per_user
+@ratelimit.logins_write_per_user
 @blp.arguments(LoginUpdateSchema)
 @blp.response(200, LoginSchema)
 def update_login(fields, login_id):
@@ -70,7 +70,7 @@ def update_login(fields, login_id):
 
 @blp.delete("/<id:login_id>")
 @login_required
-@limits.logins_write_per_user
+@ratelimit.logins_write_per_user
 @blp.response(204)
 def delete_login(login_id):
     """Forget a saved Eventory login (its owner only); its shares end with it."""
@@ -79,7 +79,7 @@ def delete_login(login_id):
 
 @blp.post("/<id:login_id>/shares")
 @login_required
-@limits.logins_write_per_user
+@ratelimit.logins_write_per_user
 @blp.arguments(ShareCreateSchema)
 @blp.response(201, ShareSchema)
 def share_login(fields, login_id):
@@ -99,7 +99,7 @@ def list_shares(login_id):
 
 @blp.delete("/<id:login_id>/shares/<id:share_id>")
 @login_required
-@limits.logins_write_per_user
+@ratelimit.logins_write_per_user
 @blp.response(204)
 def revoke_share(login_id, share_id):
     """End a share: the owner revokes it, or the grantee leaves it. It ends at once, on every instance."""
@@ -116,7 +116,7 @@ def list_incoming():
 
 @shares_blp.post("/<id:share_id>/accept")
 @login_required
-@limits.logins_write_per_user
+@ratelimit.logins_write_per_user
 @shares_blp.response(200, LoginSchema)
 def accept_share(share_id):
     """Accept an invitation: the login joins your list and may be used. The login as you now see it."""
@@ -126,7 +126,7 @@ def accept_share(share_id):
 
 @shares_blp.delete("/<id:share_id>")
 @login_required
-@limits.logins_write_per_user
+@ratelimit.logins_write_per_user
 @shares_blp.response(204)
 def decline_share(share_id):
     """Decline an invitation (it cannot be sent to you again for a day), or leave a share you accepted."""

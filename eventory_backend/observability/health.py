@@ -1,6 +1,6 @@
 """`GET /healthz` (the process answers) and `GET /readyz` (its database answers), for load
-balancers and orchestrators: unauthenticated, cheap, and exempt from rate limits through
-`UNLIMITED_ENDPOINTS`."""
+balancers and orchestrators: unauthenticated, cheap, and outside every rate limit
+(`UNLIMITED_ENDPOINTS`)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ READY_RETRY_AFTER = 5
 
 blp = Blueprint("observability", __name__, description="Health checks for load balancers and orchestrators.")
 
-# The endpoints a rate limiter must leave alone, e.g. with Flask-Limiter:
-#     limiter.request_filter(lambda: request.endpoint in UNLIMITED_ENDPOINTS)
+# The endpoints no rate limit may touch: every limit is a route's own decorator (ratelimit/), and
+# these carry none, so a load balancer's probes never spend or meet a budget.
 UNLIMITED_ENDPOINTS = frozenset({"observability.healthz", "observability.readyz", "metrics.metrics"})
 
 

@@ -5,7 +5,7 @@ from urllib.parse import unquote
 from flask import Request, Response, current_app, request
 from flask_jwt_extended import current_user
 
-from .. import limits
+from .. import ratelimit
 from ..auth.guard import identified, login_required
 from ..errors import FieldInvalid
 from ..logins import services as logins
@@ -26,7 +26,7 @@ RELAY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 @blp.route("/eventory/<anypath:path>", methods=RELAY_METHODS)
 @blp.doc(**RELAY_DOC)
 @identified
-@limits.proxy_per_user
+@ratelimit.proxy_per_user
 def relay(path: str):
     """Relay a request to Eventory."""
     current = _current_request()
@@ -62,7 +62,7 @@ def relay(path: str):
 
 @blp.post("/logins/<id:login_id>/session")
 @login_required
-@limits.proxy_per_user
+@ratelimit.proxy_per_user
 @blp.response(200, SessionSchema)
 def open_session(login_id: int):
     """Sign in to Eventory with a stored login (yours or shared with you, not a read-only one) and
@@ -72,7 +72,7 @@ def open_session(login_id: int):
 
 @blp.post("/logins/<id:login_id>/check")
 @login_required
-@limits.proxy_per_user
+@ratelimit.proxy_per_user
 @blp.response(200, LoginSchema)
 def check_login(login_id: int):
     """Sign in to Eventory with a stored login now (its owner and managers; at most once a minute per
@@ -82,7 +82,7 @@ def check_login(login_id: int):
 
 @blp.get("/logins/<id:login_id>/logo")
 @login_required
-@limits.proxy_per_user
+@ratelimit.proxy_per_user
 @blp.doc(responses={"200": {"description": "The logo, as Eventory sent it."}, "304": {"description": "Not modified."}})
 def login_logo(login_id: int):
     """The organisation's logo of a stored login, kept for a day (ETag; If-None-Match answers 304);
@@ -105,7 +105,7 @@ def _logins_called() -> int:
 
 @blp.get("/multisite/<anypath:path>")
 @login_required
-@limits.proxy_per_user_times(_logins_called)
+@ratelimit.proxy_per_user_times(_logins_called)
 @blp.response(200, FanOutSchema)
 @blp.doc(**FANOUT_DOC)
 def fan_out(path: str):
