@@ -13,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, UnprocessableEntity, default_exceptions
 
 from .extensions import db, jwt
+from .ratelimit import RateLimited
 
 log = logging.getLogger("eventory_backend.errors")
 
@@ -95,8 +96,8 @@ def http_error_response(error: HTTPException):
     # Werkzeug's stock descriptions are paragraphs; any other description was written for the client.
     stock = default_exceptions.get(status)
     custom = error.description if stock is None or error.description != stock.description else None
-    if status == 429 and isinstance(getattr(error, "retry_after", None), int):
-        headers["Retry-After"] = str(error.retry_after)  # type: ignore[attr-defined]  # ratelimit.RateLimited
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
     detail = data.get("message") or custom or DEFAULT_DETAILS.get(status) or error.name + "."
 
     messages = data.get("errors") or data.get("messages")

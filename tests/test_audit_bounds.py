@@ -8,6 +8,7 @@ servers plan with up-to-date statistics, as their own upkeep keeps them."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, insert, literal, select, text, update
@@ -48,13 +49,14 @@ def test_identical_refusals_within_a_minute_are_one_event_with_a_count(app, live
     assert write(live, bob, login_id, "/eventory/pack-list-rentals/8").status_code == 403
     for _ in range(5):
         assert live.post(f"/logins/{login_id}/session", headers=bob).status_code == 403
+    assert live.request("DELETE", "/eventory/jobs/1", headers={**bob, "X-Eventory-Login": str(login_id)}).ok is False
     assert eventory.requests == []
 
-    refusals = [(e["action"], e["actor"], e["path"], e["status"], e["count"]) for e in events(live, ada)][:3]
+    refusals = [(e["action"], e["method"], e["path"], e["status"], e["count"]) for e in events(live, ada)][:3]
     assert refusals == [
-        ("session", "bob", None, 403, 5),
-        ("relay", "bob", "pack-list-rentals/8", 403, 1),
-        ("relay", "bob", "pack-list-rentals/7", 403, 30),
+        ("relay", "DELETE", "jobs/1", 403, 1),
+        ("session", None, None, 403, 5),
+        ("relay", "PUT", "pack-list-rentals/8", 403, 31),  # the latest path of the 31
     ]
     # Another actor's identical refusal is an event of its own.
     assert write(live, ada, login_id).status_code == 403
@@ -67,6 +69,27 @@ def test_identical_refusals_within_a_minute_are_one_event_with_a_count(app, live
     assert write(live, bob, login_id).status_code == 403
     latest = events(live, ada)[0]
     assert (latest["actor"], latest["path"], latest["count"]) == ("bob", "pack-list-rentals/7", 1)
+
+
+def test_refusals_with_a_new_path_each_time_or_alternating_kinds_do_not_flood_the_audit(live, eventory):
+    ada, bob, login_id = shared_read_only(live)
+    for number in range(40):
+        method = ("PUT", "POST", "PATCH", "DELETE")[number % 4]
+        assert (
+            live.request(
+                method, f"/eventory/jobs/{number}", json=SCAN, headers={**bob, "X-Eventory-Login": str(login_id)}
+            ).status_code
+            == 403
+        )
+        assert live.post(f"/logins/{login_id}/session", headers=bob).status_code == 403
+    refusals = [e for e in events(live, ada) if e["status"] == 403]
+    assert sorted((e["method"] or "-", e["count"]) for e in refusals) == [
+        ("-", 40),
+        ("DELETE", 10),
+        ("PATCH", 10),
+        ("POST", 10),
+        ("PUT", 10),
+    ]
 
 
 def test_writes_eventory_answered_are_never_folded(live, eventory):
@@ -187,6 +210,25 @@ def test_a_page_costs_the_same_with_a_hundred_or_two_hundred_thousand_events(app
         many = _rows_read(page)
 
     assert len(found) == (50 if owner_id == READER else 0) == len(found_many)
+    assert few > 0
+    assert many <= 1.5 * few, (few, many)
+
+
+def test_recording_a_refusal_costs_the_same_with_a_hundred_or_two_hundred_thousand_events(app):
+    """The flood of issue 27: an actor with a great many events on one login, none of them the
+    refusal being recorded, so nothing folds and the lookup must not read them all."""
+    refuser = SimpleNamespace(id=OTHER, username="someone")
+    with app.app_context():
+        audit_services.purge_if_due()
+
+        def look_for_one_to_fold_into():  # what record_refusal does before it writes
+            event = audit_services._event(refuser, "relay", OTHERS_LOGIN, READER, method="PUT", path="x", status=403)
+            assert audit_services._folded(db.session.connection(), event) is False
+
+        _add_events(FEW, owner_id=OTHER, login_id=OTHERS_LOGIN)
+        few = _rows_read(look_for_one_to_fold_into)
+        _add_events(MANY - FEW, owner_id=OTHER, login_id=OTHERS_LOGIN)
+        many = _rows_read(look_for_one_to_fold_into)
     assert few > 0
     assert many <= 1.5 * few, (few, many)
 

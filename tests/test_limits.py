@@ -296,6 +296,23 @@ def test_a_fan_out_refused_by_the_proxy_limit_costs_nothing(make_app, eventory):
     assert_429(client.get("/eventory/jobs/list", headers=brokered))
 
 
+def test_a_fan_out_larger_than_the_whole_limit_says_so_instead_of_retry_in_a_second(make_app, eventory):
+    client = limited_app(make_app, RATELIMIT_PROXY="2/minute").test_client()
+    ada = register_and_login(client, ADA)
+    ids = [
+        client.post("/logins", json={**EVENTORY_LOGIN, "label": f"Org {n}"}, headers=ada).json["id"] for n in range(3)
+    ]
+
+    refused = client.get("/multisite/jobs/list", headers=ada)
+
+    assert_429(refused)
+    assert refused.headers["Retry-After"] == "60"  # the whole window, not a second it would never fit in
+    assert "3 calls" in refused.json["detail"] and "?logins=" in refused.json["detail"]
+    assert eventory.requests == []
+    chosen = client.get(f"/multisite/jobs/list?logins={ids[0]},{ids[1]}", headers=ada)
+    assert chosen.status_code == 200 and len(chosen.json["results"]) == 2
+
+
 def test_a_fan_out_counts_no_invitation_not_yet_accepted(make_app, eventory):
     client = limited_app(make_app, RATELIMIT_PROXY="2/minute").test_client()
     ada, bob = register_and_login(client, ADA), register_and_login(client, BOB)

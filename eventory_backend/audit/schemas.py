@@ -32,7 +32,9 @@ class AuditEventSchema(ma.Schema):
     )
     count = ma.fields.Integer(
         metadata={
-            "description": "Identical refusals less than a minute apart are one event: how many (`at`: the latest)."
+            "description": "Refusals of one kind (action, method, status) by one account on one login, less "
+            "than a minute apart, are one event: how many. `at` and `path` are the latest; its place in the "
+            "pages is the first's."
         }
     )
 

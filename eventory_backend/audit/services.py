@@ -32,7 +32,10 @@ ACTIONS = (
 PATH_LIMIT = 2048
 DETAIL_LIMIT = 255
 PURGE_EVERY = 3600.0  # seconds between two removals of expired events, per process
-FOLD_WITHIN = timedelta(minutes=1)  # identical refusals closer than this are one event
+FOLD_WITHIN = timedelta(minutes=1)  # refusals of one kind closer than this are one event
+# An actor's newest events on a login read to find one to fold into: more than the kinds of refusal
+# there are (a write of four methods, a session), so alternating kinds does not escape folding.
+FOLD_LOOKBACK = 10
 
 
 class Actor(Protocol):
@@ -73,9 +76,9 @@ def record_now(actor: Actor, action: str, *, login_id: int, owner_id: int, **fie
 
 def record_refusal(actor: Actor, action: str, *, login_id: int, owner_id: int, **fields: Any) -> None:
     """Write an event about a call this backend refused (a write with a read-only login, say), as
-    `record_now` does; the same refusal by the same actor again within a minute of the last one
-    adds to that event's `count` and moves its `at`, instead of writing another: refusals cannot
-    flood the owner's audit."""
+    `record_now` does; the same kind of refusal by the same actor on the same login within a
+    minute of the last one adds to that event's `count` and moves its `at` (and `path`) instead of
+    writing another: refusals cannot flood the owner's audit."""
     _write(_event(actor, action, login_id, owner_id, **fields), fold=True)
 
 
@@ -96,27 +99,25 @@ def _write(event: dict[str, Any], *, fold: bool) -> None:
 
 
 def _folded(connection, event: dict[str, Any]) -> bool:
-    """Count `event` into the newest identical one of the last minute, if there is one (found
-    through the actor's (actor, login, id) index)."""
-    same = (
-        select(AuditEvent.id)
-        .where(
-            AuditEvent.actor_id == event["actor_id"],
-            AuditEvent.login_id == event["login_id"],
-            AuditEvent.action == event["action"],
-            AuditEvent.method == event["method"],
-            AuditEvent.path == event["path"],
-            AuditEvent.status == event["status"],
-            AuditEvent.at >= event["at"] - FOLD_WITHIN,
-        )
+    """Count `event` into the same kind of refusal (action, method and status) by the same actor on
+    the same login, if one of the actor's FOLD_LOOKBACK newest events there is one, last refused
+    less than a minute ago; it then shows the latest path. The path is the caller's to choose, so
+    it does not make a refusal new: varying it cannot flood the audit. Only those newest events
+    are read, from the (actor, login, id) index: the same work however many events there are."""
+    newest = connection.execute(
+        select(AuditEvent.id, AuditEvent.action, AuditEvent.method, AuditEvent.status, AuditEvent.at)
+        .where(AuditEvent.actor_id == event["actor_id"], AuditEvent.login_id == event["login_id"])
         .order_by(AuditEvent.id.desc())
-        .limit(1)
-    )
-    found = connection.execute(same).scalar()
+        .limit(FOLD_LOOKBACK)
+    ).all()
+    kind, since = (event["action"], event["method"], event["status"]), event["at"] - FOLD_WITHIN
+    found = next((row.id for row in newest if (row.action, row.method, row.status) == kind and row.at >= since), None)
     if found is None:
         return False
     connection.execute(
-        update(AuditEvent).where(AuditEvent.id == found).values(count=AuditEvent.count + 1, at=event["at"])
+        update(AuditEvent)
+        .where(AuditEvent.id == found)
+        .values(count=AuditEvent.count + 1, at=event["at"], path=event["path"])
     )
     return True
 

@@ -60,10 +60,8 @@ def share_login(actor: Actor, login_id: int, username: str, role: str, most_pend
     if _declined_lately(login_id, grantee.id):
         raise Conflict("That account declined this login less than a day ago; it cannot be offered again yet.")
     if _pending_count(grantee.id) >= most_pending:
-        raise TooManyRequests(
-            f"That account has {most_pending} invitations waiting for an answer, the most this server allows; "
-            "it must accept or decline some first."
-        )
+        # Worded without the number: whether some account has many offers waiting is not the sender's to learn.
+        raise TooManyRequests("That account cannot take more invitations until it answers some of those waiting.")
     share = LoginShare(login_id=login_id, grantee_id=grantee.id, role=role, accepted=False)
     db.session.add(share)
     audit.record(

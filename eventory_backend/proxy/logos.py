@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from ..logins.services import login_changed
 from .broker import Credentials, token_cache
-from .errors import EventoryBrokenBody, EventoryUnavailable
+from .errors import EventoryBrokenBody, EventoryUnavailable, StoredPasswordUnreadable
 from .lru import BytesBoundLRU
 from .services import brokered_send, credentials_for, release_database
 from .upstream import read_chunk, upstream
@@ -109,7 +109,8 @@ def logo_of(user_id: int, login_id: int) -> Logo:
     try:
         logo = _fetch(credentials, key)
     except HTTPException as error:
-        failures.remember(key, error)
+        if not isinstance(error, StoredPasswordUnreadable):  # the server's keys, not Eventory: fixed by a restart
+            failures.remember(key, error)
         if kept is None:
             raise
         return kept.value

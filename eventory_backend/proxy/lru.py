@@ -11,8 +11,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 Value = TypeVar("Value")
 
-# Seconds between two sweeps of the values past `max_age`: a sweep looks at every value.
-SWEEP_INTERVAL = 1.0
+SWEEP_INTERVAL = 1.0  # seconds between two sweeps of the values past `max_age`
 
 
 class Kept(NamedTuple, Generic[Value]):  # a tuple: made on every kept answer, so made cheaply
@@ -36,7 +35,9 @@ class BytesBoundLRU(Generic[Value]):
         self.max_bytes = max_bytes
         self.max_age = max_age
         self._lock = threading.Lock()
-        self._entries: OrderedDict[Hashable, Kept[Value]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, Kept[Value]] = OrderedDict()  # least recently used first
+        # With a `max_age`: when each key was stored, oldest first, so a sweep reads only what it drops.
+        self._stored: OrderedDict[Hashable, float] = OrderedDict()
         self._size = 0
         self._next_sweep = 0.0
 
@@ -51,6 +52,8 @@ class BytesBoundLRU(Generic[Value]):
                 self._sweep(now, self.max_age)
             self._drop(key)
             self._entries[key] = kept
+            if self.max_age is not None:
+                self._stored[key] = now
             self._size += size
             while self._size > self.max_bytes:
                 self._drop(next(iter(self._entries)))
@@ -91,14 +94,19 @@ class BytesBoundLRU(Generic[Value]):
             return self._size
 
     def _sweep(self, now: float, max_age: float) -> None:
-        """Drop every value past `max_age` (under the lock). The entries are in the order they were
-        last used, not stored (a get moves one to the end), so all are looked at."""
+        """Drop every value past `max_age` (under the lock), oldest stored first: as many steps as
+        values dropped, however many are kept."""
         self._next_sweep = now + SWEEP_INTERVAL
         oldest = now - max_age
-        for key in [key for key, kept in self._entries.items() if kept.stored < oldest]:
+        stored = self._stored
+        while stored:
+            key, at = next(iter(stored.items()))
+            if at >= oldest:
+                break
             self._drop(key)
 
     def _drop(self, key: Hashable) -> None:
         kept = self._entries.pop(key, None)
         if kept is not None:
             self._size -= kept.size
+            self._stored.pop(key, None)

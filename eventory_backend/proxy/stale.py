@@ -21,14 +21,12 @@ from .upstream import Answer
 
 # The largest share of the cache one answer may take: one download never empties it for the rest.
 LARGEST_SHARE = 8
-# Bytes an entry holds besides the getsizeof of its key, header strings and chunks (its place in
-# the LRU, the tuples and list around them, its time and login id, the allocator's rounding):
-# 202 to 213 measured with tracemalloc, over 1,400 to 45,000 entries of a brokered read's key with
-# no header and a 10-byte body, depending on how full the LRU's table is.
+# What an entry holds besides its key's, headers' and chunks' own bytes (its places in the LRU, the
+# tuples and list around them, its time, the allocator's rounding), rounded up from tracemalloc's
+# count (tests/test_cache_bounds.py holds the cache to its cap measured that way).
 ENTRY_OVERHEAD = 224
-# A header besides its characters: its (name, value) tuple and place in the list (58 to 67 measured
-# likewise) and two str objects' headers (49 bytes each: http.client reads headers as Latin-1, one
-# byte a character, ASCII in practice). A body chunk's bytes object header and place in the tuple (33 + 8).
+# A header besides its characters (its tuple, its place in the list, two str headers); a chunk
+# besides its bytes (its bytes object's header, its place in the tuple).
 HEADER_OVERHEAD = 72 + 2 * 49
 CHUNK_OVERHEAD = 48
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .keys import client_address, client_network, current_user_or_address, login_username
-from .limiter import RateLimited, init_app, limit, limiter
+from .limiter import RateLimited, init_app, limit
 
 __all__ = [
     "RateLimited",
     "audit_per_user",
     "client_address",
     "init_app",
-    "limiter",
     "login_per_address",
     "login_per_username",
     "logins_write_per_user",

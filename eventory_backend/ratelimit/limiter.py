@@ -31,8 +31,8 @@ EXTENSION = "eventory_ratelimit"
 class RateLimited(TooManyRequests):
     """A limit is spent; `retry_after` says when its window starts over."""
 
-    def __init__(self, retry_after: int):
-        super().__init__()
+    def __init__(self, retry_after: int, description: str | None = None):
+        super().__init__(description)
         self.retry_after = retry_after
 
 
@@ -48,6 +48,12 @@ class RateLimiter:
         if self.strategy is None:
             return
         for item in _parsed(limit):
+            if cost > item.amount:  # never fits, however long the caller waits
+                raise RateLimited(
+                    item.get_expiry(),
+                    f"This call counts as {cost} calls, more than the {item.amount} this limit allows in a whole "
+                    "window; make smaller calls (a /multisite call counts once per login: choose some with ?logins=).",
+                )
             if not self.strategy.test(item, scope, key, cost=cost):
                 raise self._refusal(item, scope, key)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from limits.storage import MemoryStorage
 
-log = logging.getLogger("eventory_backend.limits")
+log = logging.getLogger("eventory_backend.ratelimit")
 
 SWEEP_SECONDS = 1.0
 _EXPIRE = "_MemoryStorage__expire_events"  # MemoryStorage.__expire_events, name-mangled
