@@ -23,17 +23,14 @@ from flask_jwt_extended import (
 )
 from flask_jwt_extended.config import config as jwt_config
 from limits.storage import MemoryStorage
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from eventory_backend import driver_queries
 from eventory_backend.auth.guard import REVOCATION_CHECK
-from eventory_backend.auth.models import RevokedToken, User
+from eventory_backend.auth.models import RevokedToken
 from eventory_backend.extensions import db, jwt
 from eventory_backend.logins import services as logins
-from eventory_backend.logins.listing_without_orm import login_summaries
-from eventory_backend.logins.models import EventoryLogin, LoginShare
-from eventory_backend.logins.schemas import LoginSchema
+from eventory_backend.logins.models import LoginShare
 from eventory_backend.proxy.unmerged_request import new_session, prepare, send_prepared
 from eventory_backend.ratelimit.memory_sweeper import SWEEP_SECONDS, sweep_in_one_thread
 from eventory_backend.web import jwt_decode_cache
@@ -97,42 +94,6 @@ def test_a_request_sent_by_the_adapter_is_answered_as_the_session_would_answer_i
     assert answered(ours) == answered(theirs), "requests' Session.send now does more to an answer"
     assert len(session.cookies) == 0  # neither kept Eventory's cookie
     assert session.hooks == {"response": []}  # nothing for Session.send to run
-
-
-# --- logins/listing_without_orm.py: GET /logins without the ORM or the schema -------------------
-
-
-def _as_the_schema_sees_it(login: EventoryLogin, viewer: int) -> dict:
-    """The login as `viewer` reaches it, built from ORM objects, for LoginSchema to dump."""
-    owner = db.session.get(User, login.owner_id)
-    share = db.session.execute(select(LoginShare).filter_by(login_id=login.id, grantee_id=viewer)).scalar_one_or_none()
-    role = "owner" if share is None else share.role
-    return {
-        **{column.key: getattr(login, column.key) for column in EventoryLogin.__table__.columns},
-        "username": None if role == "use" else login.username,
-        "shared": share is not None,
-        "owner": owner.username,
-        "role": role,
-        "share_id": share.id if share is not None else None,
-        "logo_url": f"/logins/{login.id}/logo",
-    }
-
-
-def test_the_listing_rows_are_loginschemas_dump(app, client, ada, bob):
-    for number in range(3):
-        client.post("/logins", json={**EVENTORY_LOGIN, "label": f"Org {number}", "read_only": number == 2}, headers=ada)
-    client.post("/logins", json=EVENTORY_LOGIN, headers=bob)
-    for login_id, role in ((1, "use"), (2, "manage")):
-        offered = client.post(f"/logins/{login_id}/shares", json={"username": "bob", "role": role}, headers=ada)
-        assert client.post(f"/shares/{offered.json['id']}/accept", headers=bob).status_code == 200
-    for viewer, headers in ((1, ada), (2, bob)):
-        with app.app_context():
-            logins.set_organisation(1, 1, "Org One")
-            usable = logins.usable_logins(viewer)
-            assert len(usable) == 3
-            dumped = LoginSchema(many=True).dump([_as_the_schema_sees_it(login, viewer) for login in usable])
-            assert login_summaries(viewer) == dumped
-        assert client.get("/logins", headers=headers).json == dumped
 
 
 # --- web/jwt_decode_cache.py: verified tokens remembered ----------------------------------------

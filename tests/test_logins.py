@@ -11,13 +11,14 @@ from urllib.parse import quote
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from eventory_backend.auth.models import User
 from eventory_backend.extensions import db
 from eventory_backend.logins import services
 from eventory_backend.logins.crypto import CredentialError
-from eventory_backend.logins.models import EventoryLogin
+from eventory_backend.logins.models import EventoryLogin, LoginShare
+from eventory_backend.logins.schemas import LoginSchema
 
 from .helpers import (
     ADA,
@@ -433,3 +434,38 @@ def test_an_account_holds_at_most_the_configured_number_of_logins(make_app, serv
     assert [login["label"] for login in live.get("/logins", headers=headers).json()] == ["Org 0", "Org 1", "Org 2"]
     other = account(live, BOB)
     assert live.post("/logins", json=EVENTORY_LOGIN, headers=other).status_code == 201  # per account
+
+
+# --- the listing: each login as its viewer reaches it -------------------------------------------
+
+
+def _as_the_schema_sees_it(login: EventoryLogin, viewer: int) -> dict:
+    """The login as `viewer` reaches it, built from ORM objects, for LoginSchema to dump."""
+    owner = db.session.get(User, login.owner_id)
+    share = db.session.execute(select(LoginShare).filter_by(login_id=login.id, grantee_id=viewer)).scalar_one_or_none()
+    role = "owner" if share is None else share.role
+    return {
+        **{column.key: getattr(login, column.key) for column in EventoryLogin.__table__.columns},
+        "username": None if role == "use" else login.username,
+        "shared": share is not None,
+        "owner": owner.username,
+        "role": role,
+        "share_id": share.id if share is not None else None,
+        "logo_url": f"/logins/{login.id}/logo",
+    }
+
+
+def test_the_listing_shows_each_login_as_its_viewer_reaches_it(app, client, ada, bob):
+    for number in range(3):
+        client.post("/logins", json={**EVENTORY_LOGIN, "label": f"Org {number}", "read_only": number == 2}, headers=ada)
+    client.post("/logins", json=EVENTORY_LOGIN, headers=bob)
+    for login_id, role in ((1, "use"), (2, "manage")):
+        offered = client.post(f"/logins/{login_id}/shares", json={"username": "bob", "role": role}, headers=ada)
+        assert client.post(f"/shares/{offered.json['id']}/accept", headers=bob).status_code == 200
+    for viewer, headers in ((1, ada), (2, bob)):
+        with app.app_context():
+            services.set_organisation(1, 1, "Org One")
+            usable = services.usable_logins(viewer)
+            assert len(usable) == 3
+            dumped = LoginSchema(many=True).dump([_as_the_schema_sees_it(login, viewer) for login in usable])
+        assert client.get("/logins", headers=headers).json == dumped

@@ -7,7 +7,7 @@ from .. import ratelimit
 from ..auth.guard import login_required
 from ..web.api import Blueprint
 from . import services, shares
-from .listing_without_orm import login_summaries
+from .read_model import visible_logins
 from .schemas import (
     IncomingShareSchema,
     LoginCreateSchema,
@@ -34,8 +34,7 @@ def list_logins():
     only if the server exposes them)."""
     if current_app.config["LOGINS_EXPOSE_PASSWORDS"]:
         return services.with_passwords(current_user.id)
-    # Already in LoginSchema's shape (see listing_without_orm.py): sent as it is, not dumped again.
-    return current_app.json.response(login_summaries(current_user.id))
+    return visible_logins(current_user.id)
 
 
 @blp.post("")

@@ -18,8 +18,8 @@ from ..driver_queries import DriverQuery
 from ..extensions import db
 from . import health
 from .crypto import CredentialCipher, CredentialError, cipher
-from .listing_without_orm import visible_logins
 from .models import MANAGE, OWNER, EventoryLogin, LoginShare
+from .read_model import visible_logins
 
 log = logging.getLogger("eventory_backend.logins")
 

@@ -1,19 +1,8 @@
-"""A workaround: `GET /logins` (and each login's own answer) reads plain rows and answers them in
-`LoginSchema`'s shape itself, without loading ORM objects or running the schema's dump.
-
-Why: loading ORM objects and running the schema's dump is most of what a listing costs
-(bench/README.md has the figure, well past the 5% of a relayed request that justifies going
-around a library). The shape is LoginSchema's without the password (which the listing only
-shows when BACKEND_LOGINS_EXPOSE_PASSWORDS is on, and then only of the caller's own logins).
-
-Checked against SQLAlchemy 2.1 and marshmallow 4.4: tests/test_library_workarounds.py holds the
-rows equal to LoginSchema's dump of the same logins, so a change in either (a new field, another
-date format) fails there.
-"""
+"""Logins as one account sees them: its own and those shared with it (accepted), each with how it
+reaches them (`role`, `shared`, `owner`, `share_id`) and no username for a `use` grantee. One Core
+query, read as plain rows; the routes dump the result through LoginSchema like any other answer."""
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from sqlalchemy import and_, bindparam, or_, select
 
@@ -63,19 +52,6 @@ def visible_logins(user_id: int, login_id: int | None = None) -> list[dict]:
     return [_visible(row, user_id) for row in rows]
 
 
-def login_summaries(user_id: int) -> list[dict]:
-    """The logins `user_id` sees as GET /logins shows them, ready for JSON (LoginSchema's dump, without running it)."""
-    return [
-        {
-            **login,
-            "created_at": _iso(login["created_at"]),
-            "updated_at": _iso(login["updated_at"]),
-            "checked_at": _iso(login["checked_at"]),
-        }
-        for login in visible_logins(user_id)
-    ]
-
-
 def _visible(row, user_id: int) -> dict:
     owned = row["owner_id"] == user_id
     role = OWNER if owned else row["role"]
@@ -96,7 +72,3 @@ def _visible(row, user_id: int) -> dict:
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
     }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
