@@ -1,6 +1,6 @@
 """Configuration: defaults in `Config`, overridden by `BACKEND_*` variables.
 
-Every setting the README documents is listed once in `SETTINGS`, with the type its
+Every setting docs/configuration.md documents is listed once in `SETTINGS`, with the type its
 environment value is parsed as. Nothing here reads the environment at import time:
 `create_app` calls `from_environ()` when it builds an application.
 """

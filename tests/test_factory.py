@@ -302,7 +302,7 @@ def test_the_docs_page_runs_only_this_servers_scripts_and_its_own_set_up(client)
     "command",
     [
         [sys.executable, "wsgi.py"],
-        # The README's waitress-serve command (Security), on a test port.
+        # The waitress-serve command of docs/scaling-out.md, on a test port.
         [
             sys.executable,
             "-m",

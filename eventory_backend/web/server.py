@@ -17,7 +17,7 @@ log = logging.getLogger("eventory_backend.server")
 
 
 def waitress_options(config: Mapping[str, Any]) -> dict:
-    """The waitress settings for this app (also for `waitress-serve`: see the README)."""
+    """The waitress settings for this app (also for `waitress-serve`: see docs/scaling-out.md)."""
     return {
         "threads": config["THREADS"],
         "ident": "eventory-backend",
