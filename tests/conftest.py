@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,85 @@ from eventory_backend.web.server import create_server
 
 from .fake_eventory import FakeEventory
 from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login, start_instance
+
+# Markers by rule, so a new test is sorted without a decorator. `browser`: it drives the run's
+# Chromium. `server`: the app under real waitress in a thread (`serve`, `live`) or other processes
+# (`python wsgi.py`, `waitress-serve`, tests/services.py's databases). `slow`: every browser test,
+# every test that starts processes, the fuzz test (a `-m` on the command line replaces addopts'
+# `not fuzz`), a parametrized table's cases past its first FAST_CASES, and the modules and tests
+# below, which wait on purpose (timeouts, expiries, a held-back fake Eventory), migrate both ways
+# or build volume. So the inner loop, `python -m pytest -m "not slow"`, runs nearly every test
+# function once; `python -m pytest` still runs everything.
+BROWSER_FIXTURES = {"chromium"}  # under `driver` and `console`
+SERVER_FIXTURES = {"serve", "live", "two_instances_on_sqlite", "shared_services"}
+PROCESS_FIXTURES = {"two_instances_on_sqlite", "shared_services"}
+PROCESS_CALLS = {"start_instance", "Popen"}  # named in the test's own body
+FAST_CASES = 1
+SLOW_MODULES = {
+    "test_audit_bounds.py",  # bounds at volume: many events, many refusals
+    "test_cache_bounds.py",
+    "test_shared_reads.py",  # each test holds Eventory's answer back for a while
+}
+SLOW_TESTS = {
+    "test_auth.py::test_unknown_user_costs_about_as_long_as_a_wrong_password",
+    "test_broker.py::test_a_call_that_read_the_old_credentials_cannot_plant_their_token",
+    "test_broker.py::test_a_rejection_is_tried_again_after_the_back_off",
+    "test_checks.py::test_a_hundred_checks_of_a_rejected_password_send_it_to_eventory_once",
+    "test_cli.py::test_rotate_re_encrypts_every_login_so_the_old_key_can_go",
+    "test_database.py::test_downgrade_and_upgrade_again",
+    "test_factory.py::test_deeply_nested_json_is_a_400_on_every_route_never_a_500",
+    "test_fanout.py::test_fan_out_runs_in_parallel_and_times_out_per_login",
+    "test_health.py::test_a_sign_in_with_credentials_changed_meanwhile_does_not_mark_the_new_ones",
+    "test_invitations.py::test_an_account_holds_a_bounded_number_of_unanswered_invitations",
+    "test_library_workarounds.py::test_a_swept_memory_storage_starts_no_thread_of_its_own_and_still_expires",
+    "test_logos.py::test_eventory_is_asked_again_once_the_memory_of_a_failure_has_passed",
+    "test_observability.py::test_a_downloads_line_is_written_when_it_ends_and_times_all_of_it",
+    "test_observability.py::test_relay_and_broker_metrics",
+    "test_relay.py::test_eventory_too_slow_is_504_and_others_are_served_meanwhile",
+    "test_relay.py::test_relay_holds_no_database_connection_while_waiting",
+    "test_stale.py::test_fan_out_entries_say_they_are_stale_and_how_old",
+    "test_stale.py::test_no_stale_answer_past_the_window_or_when_turned_off",
+    "test_stale.py::test_while_eventory_is_down_the_last_good_answer_stands_in",
+    "test_teams.py::test_audit_pages_are_complete_disjoint_and_newest_first",
+    "test_teams.py::test_shares_read_only_and_events_survive_a_restart_and_migrations_go_both_ways",
+    "test_tokens.py::test_a_remembered_token_is_refused_once_it_expires",
+    "test_tokens.py::test_a_reuse_after_the_grace_window_still_ends_the_family",
+}
+
+
+def _names(code) -> set[str]:
+    """The global and attribute names a function's code, and the code nested in it, refers to."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if hasattr(constant, "co_names"):
+            names |= _names(constant)
+    return names
+
+
+def pytest_collection_modifyitems(items):
+    cases = Counter()
+    for item in items:
+        fixtures = set(item.fixturenames)
+        function = getattr(item, "function", None)
+        starts_processes = bool(fixtures & PROCESS_FIXTURES) or (
+            function is not None and bool(_names(function.__code__) & PROCESS_CALLS)
+        )
+        browser = bool(fixtures & BROWSER_FIXTURES)
+        if browser:
+            item.add_marker(pytest.mark.browser)
+        if starts_processes or fixtures & SERVER_FIXTURES:
+            item.add_marker(pytest.mark.server)
+        test = f"{item.path.name}::{item.originalname}"
+        cases[test] += 1
+        if (
+            browser
+            or starts_processes
+            or item.get_closest_marker("fuzz")
+            or cases[test] > FAST_CASES
+            or test in SLOW_TESTS
+            or item.path.name in SLOW_MODULES
+        ):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
