@@ -43,7 +43,7 @@ sys.path.insert(0, str(BENCH))
 import run  # noqa: E402  (bench/run.py: the fake, the set-up and the one-off calls are reused from it)
 
 # Enough for each of waitress's 64 threads to have served a few requests: what a thread sets up
-# the first time (its own SQLite connection, driver_queries.py) is paid once, not per request.
+# the first time (its own SQLite connection, database/driver_queries.py) is paid once, not per request.
 WARM_UP = 300
 CONNECTIONS = 4
 START_SECONDS = 300  # the most a backend may take to answer under callgrind (it runs some 50x slower)

@@ -25,9 +25,9 @@ from flask_jwt_extended.config import config as jwt_config
 from limits.storage import MemoryStorage
 from sqlalchemy.exc import DBAPIError
 
-from eventory_backend import driver_queries
 from eventory_backend.auth.guard import REVOCATION_CHECK
 from eventory_backend.auth.models import RevokedToken
+from eventory_backend.database import driver_queries
 from eventory_backend.extensions import db, jwt
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.models import LoginShare
@@ -173,7 +173,7 @@ def test_flask_jwt_extended_reads_a_verified_tokens_header_through_the_rememberi
         verify_jwt_in_request()
 
 
-# --- driver_queries.py: the relay's statements straight to the driver ----------------------------
+# --- database/driver_queries.py: the relay's statements straight to the driver ----------------------------
 
 
 def _core_row(statement, params):
@@ -218,7 +218,7 @@ def test_driver_queries_read_what_sqlalchemy_reads_in_the_drivers_parameter_styl
 
 
 def test_on_sqlite_each_thread_keeps_one_connection_that_reads_the_latest_commit(app, client):
-    """driver_queries.py: a SQLite file's statements run on the thread's own connection, taken out
+    """database/driver_queries.py: a SQLite file's statements run on the thread's own connection, taken out
     of the pool once, in autocommit (no snapshot left open), and replaced when it fails."""
     with app.app_context():
         if not driver_queries._keeps_own_connections(db.engine):

@@ -20,7 +20,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 from sqlalchemy import bindparam, select
 
-from ..driver_queries import DriverQuery
+from ..database.driver_queries import DriverQuery
 from ..extensions import db, jwt
 from ..web.api import Blueprint
 from .models import RevokedToken, TokenFamily, User
@@ -123,7 +123,7 @@ def _has_our_token(text: str) -> bool:
 
 
 # The user, the family's revoked flag and whether the jti is revoked, in one round trip (sent
-# straight to the driver: see driver_queries.py).
+# straight to the driver: see database/driver_queries.py).
 REVOCATION_CHECK = DriverQuery(
     select(
         User.id,

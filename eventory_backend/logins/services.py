@@ -14,7 +14,7 @@ from werkzeug.exceptions import Conflict, Forbidden, NotFound
 from ..audit import services as audit
 from ..audit.services import Actor
 from ..auth.services import account_deleting
-from ..driver_queries import DriverQuery
+from ..database.driver_queries import DriverQuery
 from ..extensions import db
 from . import health
 from .crypto import CredentialCipher, CredentialError, cipher
@@ -131,7 +131,7 @@ def login_view(user_id: int, login_id: int) -> dict:
 
 
 # What the broker signs in with, read as one plain row (no ORM object, no session), straight
-# from the driver (see driver_queries.py): the relay's main path runs it on every brokered call.
+# from the driver (see database/driver_queries.py): the relay's main path runs it on every brokered call.
 # The caller's own login, or one shared with them (an accepted share); the share is looked up in the
 # same query, so a revoked share ends access on the very next call, on every instance.
 _STORED_CREDENTIALS = DriverQuery(
