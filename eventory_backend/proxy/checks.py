@@ -6,9 +6,6 @@ this server's address, locked out)."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from typing import Any
 
 from flask import Flask, current_app
@@ -17,6 +14,7 @@ from werkzeug.exceptions import GatewayTimeout
 from ..logins import services as logins
 from .broker import token_cache
 from .errors import EventoryRejectedLogin, EventoryUnavailable, EventoryUnavailableForSignIn
+from .lru import Recent
 from .services import credentials_for, release_database
 from .upstream import upstream
 
@@ -28,22 +26,12 @@ class RecentChecks:
     """When /check last signed in with each credentials key, in this process."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: OrderedDict[bytes, float] = OrderedDict()
+        self._last: Recent[None] = Recent()
 
     def claim(self, key: bytes) -> bool:
         """Whether a check with these credentials may sign in now (and if so, from now on the next
         one waits EVERY seconds)."""
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(key)
-            if last is not None and now - last < EVERY:
-                return False
-            self._last.pop(key, None)
-            self._last[key] = now
-            while len(self._last) > KEPT:
-                self._last.popitem(last=False)
-            return True
+        return self._last.claim(key, None, EVERY, KEPT)
 
     def __len__(self) -> int:
         return len(self._last)

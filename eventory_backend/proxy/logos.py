@@ -7,9 +7,6 @@ meanwhile: a broken logo costs Eventory one call per ten minutes, not one per pa
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import requests
@@ -19,7 +16,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from ..logins.services import login_changed
 from .broker import Credentials, token_cache
 from .errors import EventoryBrokenBody, EventoryUnavailable, StoredPasswordUnreadable
-from .lru import BytesBoundLRU
+from .lru import BytesBoundLRU, Recent
 from .services import brokered_send, credentials_for, release_database
 from .upstream import read_chunk, upstream
 
@@ -56,23 +53,14 @@ class Failures:
     most FAILURES_KEPT of them."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._failed: OrderedDict[bytes, tuple[float, int, str | None]] = OrderedDict()
+        self._failed: Recent[tuple[int, str | None]] = Recent()
 
     def remember(self, key: bytes, error: HTTPException) -> None:
-        with self._lock:
-            self._failed.pop(key, None)
-            self._failed[key] = (time.monotonic() + FAILURE_MEMORY, error.code or 502, error.description)
-            while len(self._failed) > FAILURES_KEPT:
-                self._failed.popitem(last=False)
+        self._failed.remember(key, (error.code or 502, error.description), FAILURES_KEPT)
 
     def recall(self, key: bytes) -> RememberedFailure | None:
-        with self._lock:
-            found = self._failed.get(key)
-            if found is not None and found[0] <= time.monotonic():
-                del self._failed[key]
-                found = None
-        return None if found is None else RememberedFailure(found[1], found[2])
+        found = self._failed.recall(key, FAILURE_MEMORY)
+        return None if found is None else RememberedFailure(*found)
 
     def __len__(self) -> int:
         return len(self._failed)
@@ -107,7 +95,7 @@ def logo_of(user_id: int, login_id: int) -> Logo:
             return kept.value
         raise failed
     try:
-        logo = _fetch(credentials, key)
+        logo = _fetch(credentials)
     except HTTPException as error:
         if not isinstance(error, StoredPasswordUnreadable):  # the server's keys, not Eventory: fixed by a restart
             failures.remember(key, error)
@@ -118,9 +106,9 @@ def logo_of(user_id: int, login_id: int) -> Logo:
     return logo
 
 
-def _fetch(credentials: Credentials, key: bytes) -> Logo:
+def _fetch(credentials: Credentials) -> Logo:
     response = brokered_send(upstream(), token_cache(), credentials, "GET", "logo", query="", headers=ACCEPT)
-    return _read(response, key)
+    return _read(response, credentials.key)
 
 
 def _read(response: requests.Response, credentials: bytes) -> Logo:

@@ -1,5 +1,7 @@
-"""Per-login values kept in this process's memory, bounded in bytes, least recently used out:
-the stale answers (stale.py) and the logos (logos.py). Never written anywhere."""
+"""Values kept in this process's memory, never written anywhere: per-login values bounded in
+bytes, least recently used out (the stale answers, stale.py, and the logos, logos.py); and
+recent events by key, bounded in number, the longest remembered out (when /check last signed in,
+checks.py, and which logo fetches failed, logos.py)."""
 
 from __future__ import annotations
 
@@ -110,3 +112,47 @@ class BytesBoundLRU(Generic[Value]):
         if kept is not None:
             self._size -= kept.size
             self._stored.pop(key, None)
+
+
+class Recent(Generic[Value]):
+    """Values by key with when each was remembered, the longest remembered out first past a
+    bound. The age that still counts and the bound are the caller's, given on each call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Hashable, tuple[float, Value]] = OrderedDict()  # oldest first
+
+    def remember(self, key: Hashable, value: Value, most: int) -> None:
+        """Remember `value` now (replacing the key's last one), keeping at most `most` keys."""
+        with self._lock:
+            self._remember(key, value, most, time.monotonic())
+
+    def recall(self, key: Hashable, max_age: float) -> Value | None:
+        """The key's value if it was remembered less than `max_age` seconds ago (an older one goes)."""
+        now = time.monotonic()
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and now - found[0] >= max_age:
+                del self._entries[key]
+                found = None
+        return None if found is None else found[1]
+
+    def claim(self, key: Hashable, value: Value, max_age: float, most: int) -> bool:
+        """Remember `value` now unless the key has one younger than `max_age`; whether it did (at
+        once, so two callers never both claim)."""
+        now = time.monotonic()
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and now - found[0] < max_age:
+                return False
+            self._remember(key, value, most, now)
+            return True
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _remember(self, key: Hashable, value: Value, most: int, now: float) -> None:
+        self._entries.pop(key, None)
+        self._entries[key] = (now, value)
+        while len(self._entries) > most:
+            self._entries.popitem(last=False)
