@@ -41,5 +41,6 @@ class AuditEvent(Model):
     path: Mapped[str | None] = mapped_column(Text, default=None)
     status: Mapped[int | None] = mapped_column(Integer, default=None)
     detail: Mapped[str | None] = mapped_column(String(255), default=None)
-    # Identical refusals by one actor within a minute are one event: how many, `at` the latest.
+    # Refusals of one kind by one actor on one login within a minute are one event: how many
+    # (`at` and `path` the latest; services.record_refusal).
     count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -11,6 +11,14 @@ from ..extensions import db
 from .health import logo_url
 from .models import OWNER, USE, EventoryLogin, LoginShare
 
+# The share through which the caller (bound as `user_id`) reaches a login: theirs, and accepted (an
+# invitation reaches nothing). Every query of what a caller reaches joins on this one condition.
+CALLERS_SHARE = and_(
+    LoginShare.login_id == EventoryLogin.id,
+    LoginShare.grantee_id == bindparam("user_id"),
+    LoginShare.accepted.is_(True),
+)
+
 # The caller's own logins and those shared with them, with the owner's name and the caller's share.
 _VISIBLE = (
     select(
@@ -30,14 +38,7 @@ _VISIBLE = (
         LoginShare.role,
     )
     .join(User, User.id == EventoryLogin.owner_id)
-    .outerjoin(
-        LoginShare,
-        and_(
-            LoginShare.login_id == EventoryLogin.id,
-            LoginShare.grantee_id == bindparam("user_id"),
-            LoginShare.accepted.is_(True),  # an invitation is not in the list until accepted
-        ),
-    )
+    .outerjoin(LoginShare, CALLERS_SHARE)
     .where(or_(EventoryLogin.owner_id == bindparam("user_id"), LoginShare.id.is_not(None)))
     .order_by(EventoryLogin.id)
 )

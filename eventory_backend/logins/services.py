@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from blinker import Namespace
 from flask import current_app
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from werkzeug.exceptions import Conflict, Forbidden, NotFound
 
 from ..audit import services as audit
@@ -19,7 +19,7 @@ from ..extensions import db
 from . import health
 from .crypto import CredentialCipher, CredentialError, cipher
 from .models import MANAGE, OWNER, EventoryLogin, LoginShare
-from .read_model import visible_logins
+from .read_model import CALLERS_SHARE, visible_logins
 
 log = logging.getLogger("eventory_backend.logins")
 
@@ -142,14 +142,7 @@ _STORED_CREDENTIALS = DriverQuery(
         EventoryLogin.password_encrypted,
         EventoryLogin.read_only,
     )
-    .outerjoin(
-        LoginShare,
-        and_(
-            LoginShare.login_id == EventoryLogin.id,
-            LoginShare.grantee_id == bindparam("user_id"),
-            LoginShare.accepted.is_(True),
-        ),
-    )
+    .outerjoin(LoginShare, CALLERS_SHARE)
     .where(
         EventoryLogin.id == bindparam("login_id"),
         or_(EventoryLogin.owner_id == bindparam("user_id"), LoginShare.id.is_not(None)),
