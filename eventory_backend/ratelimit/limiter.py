@@ -57,6 +57,14 @@ class RateLimiter:
             if not self.strategy.test(item, scope, key, cost=cost):
                 raise self._refusal(item, scope, key)
 
+    def take(self, limit: str, scope: str, key: str, cost: int = 1) -> None:
+        """Count `cost` calls, or answer 429 having counted nothing. One call against a single
+        limit is counted straight away (one storage call on the relay's path, not two): a fixed
+        window refuses it only when already full, where one more changes nothing it answers."""
+        if cost > 1 or len(_parsed(limit)) > 1:
+            self.check(limit, scope, key, cost)
+        self.count(limit, scope, key, cost)
+
     def count(self, limit: str, scope: str, key: str, cost: int = 1) -> None:
         """Count `cost` calls against every part of `limit`; 429 if one no longer fits (two
         requests raced past `check`)."""
@@ -103,10 +111,10 @@ def limit(
                 return view(*args, **kwargs)
             amount = max(1, cost()) if cost is not None else 1
             setting_value, identity = current_app.config[setting], key()
-            limits.check(setting_value, scope, identity, amount)
             if counted_when is None:
-                limits.count(setting_value, scope, identity, amount)
+                limits.take(setting_value, scope, identity, amount)
                 return view(*args, **kwargs)
+            limits.check(setting_value, scope, identity, amount)
             try:
                 answer = current_app.make_response(view(*args, **kwargs))
             except HTTPException as error:
