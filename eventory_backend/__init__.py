@@ -13,7 +13,7 @@ from config import Config, from_environ
 from . import account, audit, auth, errors, logins, observability, proxy, ratelimit, settings
 from .auth import guard
 from .auth.cli import users
-from .extensions import api, bcrypt, cors, db, jwt, migrate
+from .extensions import api, bcrypt, cors, db, migrate
 from .logins import crypto
 from .logins.cli import credentials
 from .observability import health, metrics
@@ -40,7 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     settings.derive(app)
 
     # Extensions
-    for extension in (db, bcrypt, jwt):
+    for extension in (db, bcrypt):
         extension.init_app(app)
     ratelimit.init_app(app)
     migrate.init_app(app, db)

@@ -1,5 +1,5 @@
-"""The one error shape, `{"detail": "..."}`, and every handler and loader that produces it: Werkzeug,
-flask-smorest, flask-jwt-extended and database errors."""
+"""The one error shape, `{"detail": "..."}`, and every handler that produces it: Werkzeug,
+flask-smorest and database errors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException, UnprocessableEntity, default_exceptions
 
-from .extensions import db, jwt
+from .extensions import db
 from .ratelimit import RateLimited
 
 log = logging.getLogger("eventory_backend.errors")
@@ -169,42 +169,9 @@ def database_error_response(error: SQLAlchemyError):
     raise error
 
 
-def _missing_token(_reason: str):
-    return error_response(401, "Log in first: this route needs an Authorization: Bearer token.")
-
-
-INVALID_TOKEN = "The bearer token is not valid; log in again."  # noqa: S105 - a message, not a token
-
-
-def _invalid_token(_reason: str):
-    return error_response(401, INVALID_TOKEN)
-
-
-def _expired_token(_header: dict, _payload: dict):
-    return error_response(401, "Your session has expired; log in again.")
-
-
-def _revoked_token(_header: dict, _payload: dict):
-    return error_response(401, "This token has been logged out; log in again.")
-
-
-def _unknown_user(_header: dict, _payload: dict):
-    return error_response(401, "The account for this token no longer exists; log in again.")
-
-
-def _verification_failed(_header: dict, _payload: dict):
-    return error_response(401, INVALID_TOKEN)
-
-
 def init_app(app: Flask) -> None:
     """Every error answers in the one shape: Werkzeug's and flask-smorest's HTTP errors (this
-    handler replaces the one flask-smorest's Api registered), database errors, and
-    flask-jwt-extended's token errors."""
+    handler replaces the one flask-smorest's Api registered) and database errors. Token errors
+    are 401s raised by auth/guard.py."""
     app.register_error_handler(HTTPException, http_error_response)
     app.register_error_handler(SQLAlchemyError, database_error_response)
-    jwt.unauthorized_loader(_missing_token)
-    jwt.invalid_token_loader(_invalid_token)
-    jwt.expired_token_loader(_expired_token)
-    jwt.revoked_token_loader(_revoked_token)
-    jwt.user_lookup_error_loader(_unknown_user)
-    jwt.token_verification_failed_loader(_verification_failed)

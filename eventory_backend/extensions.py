@@ -10,7 +10,6 @@ from flask_sqlalchemy import SQLAlchemy
 
 from .database import Base
 from .web.api import Api
-from .web.jwt_decode_cache import CachingJWTManager
 
 db = SQLAlchemy(model_class=Base)
 # What models subclass: db.Model, which type checkers know as the declarative Base it extends.
@@ -20,6 +19,5 @@ else:
     Model = db.Model
 migrate = Migrate(directory=str(Path(__file__).parent / "migrations"), render_as_batch=True)
 bcrypt = Bcrypt()
-jwt = CachingJWTManager()
 cors = CORS()
 api = Api()

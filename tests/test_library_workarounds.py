@@ -9,34 +9,22 @@ import threading
 import time
 from datetime import UTC, datetime
 
-import flask_jwt_extended.view_decorators as view_decorators
 import pytest
 import requests
-from flask import g
-from flask_jwt_extended import (
-    decode_token,
-    get_current_user,
-    get_jwt,
-    get_jwt_header,
-    get_jwt_request_location,
-    verify_jwt_in_request,
-)
-from flask_jwt_extended.config import config as jwt_config
+from flask_jwt_extended import decode_token
 from limits.storage import MemoryStorage
 from sqlalchemy.exc import DBAPIError
 
 from eventory_backend.auth.guard import REVOCATION_CHECK
 from eventory_backend.auth.models import RevokedToken
 from eventory_backend.database import driver_queries
-from eventory_backend.extensions import db, jwt
+from eventory_backend.extensions import db
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.models import LoginShare
 from eventory_backend.proxy.unmerged_request import new_session, prepare, send_prepared
 from eventory_backend.ratelimit.memory_sweeper import SWEEP_SECONDS, sweep_in_one_thread
-from eventory_backend.web import jwt_decode_cache
-from eventory_backend.web.jwt_decode_cache import EXEMPT_METHODS, EXTENSION_KEY
 
-from .helpers import ADA, BOB, EVENTORY_LOGIN, bearer, log_in, register_and_login
+from .helpers import ADA, BOB, EVENTORY_LOGIN, register_and_login
 
 # --- proxy/unmerged_request.py: requests prepared without the session's merge -------------------
 
@@ -94,83 +82,6 @@ def test_a_request_sent_by_the_adapter_is_answered_as_the_session_would_answer_i
     assert answered(ours) == answered(theirs), "requests' Session.send now does more to an answer"
     assert len(session.cookies) == 0  # neither kept Eventory's cookie
     assert session.hooks == {"response": []}  # nothing for Session.send to run
-
-
-# --- web/jwt_decode_cache.py: verified tokens remembered ----------------------------------------
-
-
-def test_flask_jwt_extended_decodes_bearer_tokens_through_the_remembering_method(app, client):
-    headers = register_and_login(client, ADA)
-    cache = app.extensions[EXTENSION_KEY]
-    token = headers["Authorization"].removeprefix("Bearer ")
-    assert cache.get(token) is None
-    assert client.get("/auth/me", headers=headers).status_code == 200
-    remembered = cache.get(token)
-    assert remembered is not None, "flask-jwt-extended no longer decodes through _decode_jwt_from_config"
-    assert remembered["sub"] == "1"
-    # A token that differs from a remembered one in its signature is still refused.
-    assert client.get("/auth/me", headers={"Authorization": headers["Authorization"][:-2] + "xx"}).status_code == 401
-
-
-def _verified_state() -> tuple:
-    """What a view reads of a verified token, through flask-jwt-extended's public accessors."""
-    return (get_jwt(), get_jwt_header(), get_current_user(), get_jwt_request_location())
-
-
-def test_a_remembered_token_is_verified_as_flask_jwt_extended_verifies_it(app, client):
-    assert client.post("/auth/register", json=ADA).status_code == 201
-    session = log_in(client, ADA)
-    access, refresh = session["access_token"], session["refresh_token"]
-    revoked = log_in(client, ADA)
-    for token in (access, revoked["access_token"]):  # remembered once verified
-        assert client.get("/auth/me", headers=bearer(token)).status_code == 200
-    assert client.post("/auth/refresh", headers=bearer(refresh)).status_code == 200  # remembered too
-    assert client.post("/auth/logout", headers=bearer(revoked["access_token"])).status_code in (200, 204)
-    cases = [
-        ("GET", {"Authorization": f"Bearer {access}"}, True),
-        ("POST", {"Authorization": f"Bearer  {access} "}, True),
-        ("GET", {"Authorization": f"bearer {access}"}, False),
-        ("GET", {"Authorization": f"Bearer {access}, Basic eA=="}, False),
-        ("GET", {"Authorization": f"Bearer {access} extra"}, False),
-        ("GET", {"Authorization": f"Bearer {refresh}"}, False),
-        ("GET", {"Authorization": f"Bearer {revoked['access_token']}"}, False),
-        ("GET", {"Authorization": f"Bearer {access[:-2]}xx"}, False),
-        ("GET", {}, False),
-        ("OPTIONS", {"Authorization": f"Bearer {access}"}, False),
-    ]
-    with app.app_context():
-        assert set(jwt_config.exempt_methods) == EXEMPT_METHODS, "flask-jwt-extended exempts other methods now"
-    for method, headers, fast in cases:
-        with app.test_request_context("/auth/me", method=method, headers=headers):
-            try:
-                verify_jwt_in_request()
-                theirs: tuple | type = _verified_state()
-            except Exception as error:  # noqa: BLE001 - the library's answer, whatever it is
-                theirs = type(error)
-        with app.test_request_context("/auth/me", method=method, headers=headers):
-            assert jwt.verify_remembered() is fast, (method, headers)
-            if fast:
-                assert _verified_state() == theirs, "flask-jwt-extended keeps a verified token elsewhere now"
-            else:
-                assert "_jwt_extended_jwt" not in g  # untouched: the library's own path decides
-
-
-def test_flask_jwt_extended_reads_a_verified_tokens_header_through_the_remembering_lookup(app, client, monkeypatch):
-    headers = register_and_login(client, ADA)
-    token = headers["Authorization"].removeprefix("Bearer ")
-    assert client.get("/auth/me", headers=headers).status_code == 200
-    assert app.extensions[EXTENSION_KEY].header(token) == {"alg": "HS256", "typ": "JWT"}
-    looked_up = []
-    original = view_decorators.get_unverified_jwt_headers
-    monkeypatch.setattr(view_decorators, "get_unverified_jwt_headers", lambda t: looked_up.append(t) or original(t))
-    with app.test_request_context(headers=headers):
-        verify_jwt_in_request()
-        assert get_jwt_header() == {"alg": "HS256", "typ": "JWT"}
-    assert looked_up == [token], "flask-jwt-extended no longer looks the header up through get_unverified_jwt_headers"
-    # Parsed once, when the token first verified: PyJWT is not asked again for a remembered token.
-    with app.test_request_context(headers=headers):
-        monkeypatch.setattr(jwt_decode_cache, "get_unverified_jwt_headers", lambda t: pytest.fail("parsed again"))
-        verify_jwt_in_request()
 
 
 # --- database/driver_queries.py: the relay's statements straight to the driver ----------------------------

@@ -15,9 +15,9 @@ import jwt
 import pytest
 from flask_jwt_extended import create_access_token, decode_token
 
+from eventory_backend.auth.guard import VERIFIED_TOKENS, VerifiedTokens
 from eventory_backend.auth.models import User
 from eventory_backend.extensions import db
-from eventory_backend.web.jwt_decode_cache import VerifiedTokens
 
 from .helpers import (
     ADA,
@@ -180,7 +180,7 @@ def test_access_token_cannot_be_used_as_a_refresh_token(client, ada_tokens):
 # --- remembered tokens ---------------------------------------------------------------------------
 
 
-# A verified token is remembered (verified_tokens.py); these hold what the cache must not change.
+# A verified token is remembered (auth/guard.py); these hold what the cache must not change.
 
 
 def test_a_remembered_token_still_ends_at_logout(client, ada):
@@ -225,18 +225,37 @@ def test_the_verified_token_cache_is_bounded_and_hands_out_copies():
     cache = VerifiedTokens(max_entries=2)
     later = time.time() + 60
     for name in ("a", "b", "c"):
-        cache.put(name, {"sub": name, "exp": later}, {"alg": "HS256"})
+        cache.put(name, {"sub": name, "exp": later})
     # Full at the third: it starts over with that one.
     assert [name for name in ("a", "b", "c") if cache.get(name) is not None] == ["c"]
     assert cache.get("c") == {"sub": "c", "exp": later}
     cache.get("c")["sub"] = "changed"
     assert cache.get("c")["sub"] == "c"
-    assert cache.header("c") == {"alg": "HS256"}
-    cache.put("gone", {"sub": "x", "exp": time.time() - 1}, {"alg": "HS256"})
+    cache.put("gone", {"sub": "x", "exp": time.time() - 1})
     assert cache.get("gone") is None
-    assert cache.header("gone") is None
-    cache.put("no-expiry", {"sub": "x"}, {"alg": "HS256"})
+    cache.put("no-expiry", {"sub": "x"})
     assert cache.get("no-expiry") is None
+
+
+def test_the_verified_token_cache_keeps_a_token_for_its_leeway_after_exp_and_no_longer():
+    just_expired = {"sub": "x", "exp": time.time() - 2}
+    lenient = VerifiedTokens(leeway=timedelta(seconds=5))
+    lenient.put("t", just_expired)
+    assert lenient.get("t") == just_expired  # PyJWT too accepts it for 5 s past exp
+    strict = VerifiedTokens(leeway=0)
+    strict.put("t", just_expired)
+    assert strict.get("t") is None
+
+
+def test_a_verified_token_is_remembered_and_a_refused_one_is_not(app, client, ada):
+    token = ada["Authorization"].split()[1]
+    remembered = app.extensions[VERIFIED_TOKENS]
+    assert remembered.get(token) is None
+    assert client.get("/auth/me", headers=ada).status_code == 200
+    assert remembered.get(token)["sub"] == "1"
+    forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert client.get("/auth/me", headers=bearer(forged)).status_code == 401
+    assert remembered.get(forged) is None
 
 
 def test_a_timedelta_leeway_is_honoured_by_the_remembered_tokens(make_app):
@@ -367,6 +386,26 @@ def test_missing_or_bad_token_is_401_and_changes_nothing(
     assert snapshot(app) == before
     assert ada_logins(client, ada) == listed  # Ada's own token (the real refresh token's family) still works
     assert client.post("/auth/login", data=ADA).status_code == 200
+
+
+# What each kind of refusal says (the same on every route the guard protects).
+NO_TOKEN = ("no-header", "empty-header", "basic-scheme", "basic-with-the-real-token", "token-without-scheme")
+DETAILS = {
+    **dict.fromkeys(NO_TOKEN, "Log in first: this route needs an Authorization: Bearer token."),
+    "expired": "Your session has expired; log in again.",
+    "unknown-user": "The account for this token no longer exists; log in again.",
+    "non-numeric-sub": "This token has been logged out; log in again.",
+}
+
+
+@pytest.mark.parametrize("case", TOKENS)
+def test_each_refusal_says_why(app, client, ada_tokens, case):
+    make_header = TOKENS[case]
+    headers = {} if make_header is None else {"Authorization": make_header(app, ada_tokens)}
+    expected = DETAILS.get(case, "The bearer token is not valid; log in again.")
+    for method, path in (("GET", "/auth/me"), ("GET", "/logins"), ("GET", "/multisite/jobs/list")):
+        response = client.open(path, method=method, headers=headers)
+        assert (response.status_code, response.json["detail"]) == (401, expected), path
 
 
 def _refreshed_at_once(live, times: int = 4) -> list:

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_jwt_extended import current_user
 
 from .. import ratelimit
-from ..auth.guard import login_required
+from ..auth.guard import current_account, login_required
 from ..web.api import Blueprint
 from . import services
 from .schemas import AuditPageSchema, AuditQuerySchema
@@ -22,5 +21,5 @@ blp = Blueprint("audit", __name__, url_prefix="/audit", description="What was do
 def list_events(limit: int, login_id: int | None = None, cursor: int | None = None):
     """Audit events, newest first: every event of the logins you own (your grantees' too), your
     own actions elsewhere, and the shares offered to you."""
-    found, more = services.events(current_user.id, login_id=login_id, limit=limit, before=cursor)
+    found, more = services.events(current_account().id, login_id=login_id, limit=limit, before=cursor)
     return {"events": found, "next": str(found[-1].id) if more else None}

@@ -39,8 +39,10 @@ FOLD_LOOKBACK = 10
 
 
 class Actor(Protocol):
-    id: int
-    username: str
+    @property
+    def id(self) -> int: ...
+    @property
+    def username(self) -> str: ...
 
 
 def _event(actor: Actor, action: str, login_id: int, owner_id: int, **fields: Any) -> dict[str, Any]:

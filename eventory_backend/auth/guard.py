@@ -1,31 +1,56 @@
-"""The bearer-token guard: what protected views are wrapped in, the revocation check every
-authenticated request makes, and the account it hands to `current_user`.
+"""The bearer-token guard: the one place a request's token is checked, and where views, rate
+limits and the access log learn whose request it is.
 
-The check and the user lookup are flask-jwt-extended loaders registered by `init_app`; the
-revocation check reads the account row and leaves it in `g.token_account`, where the user
-lookup of the same request takes it (one query per request, both ends in this file).
+flask-jwt-extended signs and decodes the tokens (`create_access_token`, `decode_token`: its
+public functions); everything else is here. Every guarded request runs, in this order:
+
+1. the token taken from `Authorization: Bearer <token>` (a list of credentials may hold one);
+2. its signature and claims checked by `decode_token`, or found among the tokens this app
+   already verified (`VerifiedTokens`: bounded, each kept no longer than its `exp`);
+3. its type (an access token, or a refresh token on `POST /auth/refresh`);
+4. revocation and the account, in one query (`REVOCATION_CHECK`), on every request.
+
+What passes is kept in `g` for the rest of the request: `current_account()` and
+`token_claims()` for views, and `g.account_id` (an int, or absent) for the layers below auth
+(rate-limit keys, the access log), which never verify anything themselves.
 """
 
 from __future__ import annotations
 
 import base64
 import re
+import threading
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import wraps
+from typing import Any
 from urllib.parse import unquote
 
-from flask import Flask, current_app, g
-from flask_jwt_extended import decode_token, get_jwt, verify_jwt_in_request
+from flask import Flask, current_app, g, request
+from flask_jwt_extended import JWTManager, decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt import PyJWTError
+from jwt import ExpiredSignatureError, PyJWTError
 from sqlalchemy import bindparam, select
+from werkzeug.exceptions import Unauthorized
 
 from ..database.driver_queries import DriverQuery
-from ..extensions import db, jwt
+from ..extensions import db
 from ..web.api import Blueprint
 from .models import RevokedToken, TokenFamily, User
 
 SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"OAuth2PasswordBearer": []}]
+
+# flask-jwt-extended: signs and decodes tokens with the app's JWT_* settings (settings.py).
+manager = JWTManager()
+
+MISSING = "Log in first: this route needs an Authorization: Bearer token."
+INVALID = "The bearer token is not valid; log in again."
+EXPIRED = "Your session has expired; log in again."
+REVOKED = "This token has been logged out; log in again."
+NO_ACCOUNT = "The account for this token no longer exists; log in again."
+
+VERIFIED_TOKENS = "eventory_verified_tokens"  # the app's VerifiedTokens, in app.extensions
 
 
 @dataclass(frozen=True)
@@ -38,14 +63,30 @@ class Account:
     token_generation: int
 
 
+@dataclass(frozen=True)
+class Verified:
+    claims: dict[str, Any]
+    account: Account
+
+
 def login_required(view):
-    """What flask-jwt-extended's `jwt_required()` does (the token verified, then the view run as
-    Flask runs views), verified through `verified_claims`, documented as the bearer security
-    requirement."""
+    """Run the view only for a valid access token (401 otherwise); documented as the bearer
+    security requirement."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        verified_claims()
+        verify()
+        return current_app.ensure_sync(view)(*args, **kwargs)
+
+    return Blueprint.doc(security=SECURITY)(wrapper)
+
+
+def refresh_token_required(view):
+    """Run the view only for a valid refresh token (401 otherwise)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        verify(refresh=True)
         return current_app.ensure_sync(view)(*args, **kwargs)
 
     return Blueprint.doc(security=SECURITY)(wrapper)
@@ -54,35 +95,106 @@ def login_required(view):
 def identified(view):
     """Verify the request's bearer token before the view (and its rate limit) when it carries a
     valid one; a request without one, or with one this backend did not sign, goes on anonymous
-    (the public relay). The view asks `verified_claims()` when it needs the token after all."""
+    (the public relay). The view calls `verify()` when it needs the token after all."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        verified_claims(optional=True)
+        try:
+            verify()
+        except Unauthorized:
+            pass  # the view answers a bad token with its own 401 where it needs one
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def verified_claims(optional: bool = False) -> dict:
-    """This request's verified token claims, verifying (signature, expiry, revocation, user) only
-    once per request. Empty when `optional` and there is no valid token."""
-    try:
-        claims = get_jwt()
-    except RuntimeError:  # not verified yet in this request
-        claims = {}
-    if claims:
+def current_account() -> Account:
+    """The account whose token this request's guard verified."""
+    return g.verified.account
+
+
+def token_claims() -> dict[str, Any]:
+    """The claims of the token this request's guard verified."""
+    return g.verified.claims
+
+
+def verify(refresh: bool = False) -> Verified:
+    """Check this request's token (once per request) and keep what passed; 401 with the reason
+    when it does not."""
+    done: Verified | None = g.get("verified")
+    if done is not None and (done.claims.get("type") == "refresh") == refresh:
+        return done
+    token = _bearer_token(request.headers.get("Authorization", ""))
+    if token is None:
+        raise Unauthorized(MISSING)
+    claims = _claims(token)
+    if (claims.get("type") == "refresh") != refresh:
+        raise Unauthorized(INVALID)
+    verified = Verified(claims, _account(claims))
+    g.verified = verified
+    g.account_id = verified.account.id
+    return verified
+
+
+def _bearer_token(value: str) -> str | None:
+    """The token of the one `Bearer` credential in an Authorization header; None when there is
+    none (or more than one), 401 when it is malformed. flask-jwt-extended's reading of it."""
+    parts = value.split()
+    if len(parts) == 2 and parts[0] == "Bearer" and "," not in value:
+        return parts[1]  # the usual header, read without a regular expression
+    value = value.strip().strip(",")
+    bearers = [field for field in re.split(r",\s*", value) if field.split()[:1] == ["Bearer"]]
+    if len(bearers) != 1:
+        return None
+    parts = bearers[0].split()
+    if len(parts) != 2:
+        raise Unauthorized(INVALID)
+    return parts[1]
+
+
+def _claims(token: str) -> dict[str, Any]:
+    """The token's claims: remembered while it lives, else checked by flask-jwt-extended."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    remembered: VerifiedTokens = app.extensions[VERIFIED_TOKENS]
+    claims = remembered.get(token)
+    if claims is not None:
         return claims
-    if jwt.verify_remembered():  # a token verified before, the plain way: see web/jwt_decode_cache.py
-        return get_jwt()
-    if optional:
-        try:
-            verify_jwt_in_request(optional=True)
-        except (JWTExtendedException, PyJWTError):
-            return {}  # the view answers a bad token with its own 401
-        return get_jwt()
-    verify_jwt_in_request()
-    return get_jwt()
+    try:
+        claims = decode_token(token)
+    except ExpiredSignatureError:
+        raise Unauthorized(EXPIRED) from None
+    except (JWTExtendedException, PyJWTError):
+        raise Unauthorized(INVALID) from None
+    remembered.put(token, claims)
+    return dict(claims)
+
+
+class VerifiedTokens:
+    """The claims of tokens whose signature verified, by token string, each until its `exp`
+    (less the app's JWT_DECODE_LEEWAY, PyJWT's own rule); starts over when full (a bound)."""
+
+    def __init__(self, leeway: float | timedelta = 0, max_entries: int = 4096):
+        self.leeway = leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway)
+        self.max_entries = max_entries
+        self._verified: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        found = self._verified.get(token)
+        if found is None:
+            return None
+        if int(found["exp"]) <= time.time() - self.leeway:
+            self._verified.pop(token, None)
+            return None
+        return dict(found)  # callers may add to their copy; the kept one stays
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        if not isinstance(claims.get("exp"), (int, float)):
+            return  # a token without an expiry is never remembered
+        with self._lock:
+            if len(self._verified) >= self.max_entries:
+                self._verified.clear()
+            self._verified[token] = dict(claims)
 
 
 # A JWT begins with its header, a JSON object, whose base64url always begins "eyJ" ('{"').
@@ -135,34 +247,26 @@ REVOCATION_CHECK = DriverQuery(
 )
 
 
-def _is_revoked(_header: dict, payload: dict) -> bool:
-    """One query on every authenticated request, on a connection held only for that query (a
-    relayed request then waits on Eventory without one)."""
+def _account(claims: dict[str, Any]) -> Account:
+    """The token's account, unless the token was revoked: one query on every authenticated
+    request, on a connection held only for that query (a relayed request then waits on Eventory
+    without one)."""
     try:
-        user_id = int(payload["sub"])
+        user_id = int(claims["sub"])
     except (KeyError, TypeError, ValueError):
-        return True
-    values = {"user_id": user_id, "family": payload.get("fam"), "jti": payload.get("jti")}
+        raise Unauthorized(REVOKED) from None
+    values = {"user_id": user_id, "family": claims.get("fam"), "jti": claims.get("jti")}
     row = REVOCATION_CHECK.first(db.engine, values)
     if row is None:
-        return False  # the user lookup answers "the account no longer exists"
+        raise Unauthorized(NO_ACCOUNT)
     account_id, username, generation, family_is_revoked, jti_is_revoked = row
-    g.token_account = Account(account_id, username, generation)  # _load_user takes it
-    if payload.get("gen") != generation or jti_is_revoked:
-        return True
     # A token with a family whose row is gone (expired, or its user deleted) is over too.
-    return payload.get("fam") is not None and (family_is_revoked is None or bool(family_is_revoked))
-
-
-def _load_user(_header: dict, payload: dict) -> Account | None:
-    """`current_user`: the account the revocation check of this same request read (None when the
-    account no longer exists, which answers 401)."""
-    account = g.get("token_account")
-    if account is not None and str(account.id) == str(payload.get("sub")):
-        return account
-    return None
+    family_over = claims.get("fam") is not None and (family_is_revoked is None or bool(family_is_revoked))
+    if claims.get("gen") != generation or jti_is_revoked or family_over:
+        raise Unauthorized(REVOKED)
+    return Account(account_id, username, generation)
 
 
 def init_app(app: Flask) -> None:
-    jwt.token_in_blocklist_loader(_is_revoked)
-    jwt.user_lookup_loader(_load_user)
+    manager.init_app(app)
+    app.extensions[VERIFIED_TOKENS] = VerifiedTokens(app.config.get("JWT_DECODE_LEEWAY", 0))

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_jwt_extended import current_user, get_jwt, jwt_required
 from werkzeug.exceptions import Forbidden
 
 from .. import ratelimit
 from ..web.api import Blueprint
 from . import services, tokens
-from .guard import SECURITY, login_required
+from .guard import current_account, login_required, refresh_token_required, token_claims
 from .schemas import (
     AccountDeletionSchema,
     PasswordChangeSchema,
@@ -48,12 +47,12 @@ def login(fields):
 
 
 @blp.post("/refresh")
-@jwt_required(refresh=True)
+@refresh_token_required
 @blp.response(200, TokenSchema)
-@blp.doc(security=SECURITY, description="Send the refresh token as the bearer token. The old refresh token ends.")
+@blp.doc(description="Send the refresh token as the bearer token. The old refresh token ends.")
 def refresh():
     """Trade a refresh token for a new access token and refresh token."""
-    return tokens.rotate(current_user, get_jwt())
+    return tokens.rotate(current_account(), token_claims())
 
 
 @blp.post("/logout")
@@ -61,7 +60,7 @@ def refresh():
 @blp.response(204)
 def logout():
     """End the token this request was made with (and its refresh token)."""
-    tokens.revoke(get_jwt())
+    tokens.revoke(token_claims())
 
 
 @blp.post("/logout-all")
@@ -69,7 +68,7 @@ def logout():
 @blp.response(204)
 def logout_all():
     """End every token of this account, on every device."""
-    tokens.revoke_all(services.get_account(current_user.id))
+    tokens.revoke_all(services.get_account(current_account().id))
 
 
 @blp.get("/me")
@@ -77,7 +76,7 @@ def logout_all():
 @blp.response(200, UserSchema)
 def me():
     """The account the bearer token belongs to."""
-    return services.get_account(current_user.id)
+    return services.get_account(current_account().id)
 
 
 @blp.delete("/me")
@@ -87,7 +86,7 @@ def me():
 @blp.response(204)
 def delete_me(fields):
     """Delete this account, its Eventory logins and all its tokens (asks for the password)."""
-    user = services.get_account(current_user.id)
+    user = services.get_account(current_account().id)
     services.verify_password(user, fields["password"])
     services.delete_account(user)
 
@@ -99,5 +98,5 @@ def delete_me(fields):
 @blp.response(200, TokenSchema)
 def change_password(fields):
     """Change the password; every other token ends and this call returns a fresh pair."""
-    user = services.get_account(current_user.id)
+    user = services.get_account(current_account().id)
     return services.change_password(user, fields["current_password"], fields["new_password"])

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from flask import Flask, Response, current_app, g, request, request_finished
-from flask_jwt_extended import get_jwt
 from werkzeug.wsgi import ClosingIterator
 
 from .logging import access_log, loggable
@@ -62,14 +61,8 @@ def request_id() -> str:
 
 
 def _user_id() -> int | None:
-    """The subject of a token verified during this request (never verifies one itself)."""
-    try:
-        subject = get_jwt().get("sub")
-    except RuntimeError:  # no token was verified in this request
-        return None
-    if isinstance(subject, str) and subject.isascii() and subject.isdigit():
-        return int(subject)
-    return None
+    """The account of a token verified during this request (never verifies one itself)."""
+    return g.get("account_id")  # set by auth/guard.py
 
 
 def _begin_request() -> None:

@@ -3,10 +3,9 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from flask import Request, Response, current_app, request
-from flask_jwt_extended import current_user
 
 from .. import ratelimit
-from ..auth.guard import identified, login_required
+from ..auth.guard import current_account, identified, login_required
 from ..errors import FieldInvalid
 from ..logins import services as logins
 from ..logins.schemas import LoginSchema
@@ -77,7 +76,7 @@ def open_session(login_id: int):
 def check_login(login_id: int):
     """Sign in to Eventory with a stored login now (its owner and managers; at most once a minute per
     credentials, the last outcome in between) and return the login with its status."""
-    return checks.check_login(current_user.id, login_id)
+    return checks.check_login(current_account().id, login_id)
 
 
 @blp.get("/logins/<id:login_id>/logo")
@@ -87,7 +86,7 @@ def check_login(login_id: int):
 def login_logo(login_id: int):
     """The organisation's logo of a stored login, kept for a day (ETag; If-None-Match answers 304);
     counted by the proxy limit like any brokered call."""
-    logo = logos.logo_of(current_user.id, login_id)
+    logo = logos.logo_of(current_account().id, login_id)
     headers = [*RELAYED_ANSWER_HEADERS, ("Cache-Control", f"private, max-age={logos.MAX_AGE}")]
     if request.if_none_match.contains_weak(logo.etag):
         response = Response(status=304, headers=headers)
@@ -100,7 +99,7 @@ def login_logo(login_id: int):
 def _logins_called() -> int:
     """How many logins this fan-out calls: what it counts against the proxy limit."""
     _query, login_ids = _split_logins_parameter(request.query_string.decode("latin-1"))
-    return logins.count_usable(current_user.id, login_ids)
+    return logins.count_usable(current_account().id, login_ids)
 
 
 @blp.get("/multisite/<anypath:path>")
@@ -116,7 +115,7 @@ def fan_out(path: str):
     query, login_ids = _split_logins_parameter(current.query_string.decode("latin-1"))
     headers = {name: value for name, value in _forward_headers(current).items() if name.lower() != "accept-encoding"}
     results = fanout.fan_out(
-        current_user.id,
+        current_account().id,
         target,
         query=query,
         headers=headers,

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from flask_jwt_extended import current_user
 from werkzeug.exceptions import Forbidden, HTTPException
 
 from ..audit import services as audit
-from ..auth.guard import carries_backend_token, verified_claims
+from ..auth.guard import carries_backend_token, current_account, verify
 from ..extensions import db
 from ..logins import services as logins
 from ..web.converters import parse_id
@@ -58,16 +57,16 @@ def eventory_auth(
     if public and login_header is None and client_token is None:
         forwarded = authorization if authorization is not None and not carries_backend_token(authorization) else None
         return EventoryAuth(authorization=forwarded)
-    verified_claims()
+    account = verify().account
     if login_header is not None:
         login_id = parse_id(login_header.strip())
         if login_id is None:
             raise logins.LoginNotFound()
-        stored = logins.stored_credentials(current_user.id, login_id)
+        stored = logins.stored_credentials(account.id, login_id)
         release_database()
         if stored.read_only and method not in READS:
             audit.record_refusal(
-                current_user, "relay", login_id=login_id, owner_id=stored.owner_id, method=method, path=path, status=403
+                account, "relay", login_id=login_id, owner_id=stored.owner_id, method=method, path=path, status=403
             )
             raise Forbidden(READ_ONLY)
         return EventoryAuth(credentials=_credentials(stored))
@@ -122,7 +121,7 @@ def relay(method: str, path: str, *, query: str, headers: dict[str, str], body: 
         raise
     finally:
         audit.record_now(
-            current_user,
+            current_account(),
             "relay",
             login_id=credentials.login_id,
             owner_id=credentials.owner_id,
@@ -172,14 +171,15 @@ def open_session(login_id: int) -> dict[str, Any]:
     """Sign in to Eventory with a stored login (the caller's own, or shared with them, but never
     a read-only one: a token in the browser would bypass the rule); the token and who it belongs
     to. Every session issued, or refused as read-only, is recorded in the audit."""
-    stored = logins.stored_credentials(current_user.id, login_id)
+    account = current_account()
+    stored = logins.stored_credentials(account.id, login_id)
     release_database()
     if stored.read_only:
-        audit.record_refusal(current_user, "session", login_id=login_id, owner_id=stored.owner_id, status=403)
+        audit.record_refusal(account, "session", login_id=login_id, owner_id=stored.owner_id, status=403)
         raise Forbidden("This Eventory login is read-only: no Eventory session is handed out for it.")
     credentials = _credentials(stored)
     answer = _signed_in_session(credentials)
-    audit.record_now(current_user, "session", login_id=login_id, owner_id=stored.owner_id, status=200)
+    audit.record_now(account, "session", login_id=login_id, owner_id=stored.owner_id, status=200)
     return answer
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from flask import request
-from flask_jwt_extended import get_jwt
+from flask import g, request
 
 from ..web.fields import folded
 
@@ -42,8 +41,5 @@ def login_username() -> str:
 
 def current_user_or_address() -> str:
     """The user whose token the route's guard verified, or the address for anonymous (public relay) calls."""
-    try:
-        identity = get_jwt().get("sub")
-    except RuntimeError:  # no guard verified a token in this request
-        identity = None
-    return f"user:{identity}" if identity else f"address:{client_network()}"
+    identity = g.get("account_id")  # set by auth/guard.py once a token verified
+    return f"user:{identity}" if identity is not None else f"address:{client_network()}"
