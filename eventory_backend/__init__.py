@@ -20,7 +20,6 @@ from .observability import health, metrics
 from .proxy import broker, checks, logos, shared_reads, upstream
 from .web import converters
 from .web.api import document_security, serve_swagger_ui_files
-from .web.application import Application
 from .web.middleware import NoCookieSessions, Request, TrustedProxies, security_headers
 
 CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "X-Eventory-Login", "X-Eventory-Authorization", "X-Request-ID"]
@@ -31,7 +30,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the application: defaults, then BACKEND_* variables, then `config` (tests)."""
     overrides = dict(config or {})
     instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("BACKEND_INSTANCE_PATH") or None
-    app = Application(__name__, instance_path=instance_path, instance_relative_config=True)
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
 
     # Configuration
     app.config.from_object(Config)

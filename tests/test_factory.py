@@ -5,7 +5,6 @@ nosniff, no TRACE)."""
 from __future__ import annotations
 
 import base64
-import gc
 import hashlib
 import json
 import os
@@ -484,36 +483,3 @@ def test_deeply_nested_json_is_a_400_on_every_route_never_a_500(make_app, serve,
         for method, path in _routes(live.app):
             response = live.request(method, path, data=body, headers={**auth, "Content-Type": "application/json"})
             assert response.status_code < 500, (method, path, response.text)
-
-
-def test_the_app_remembers_plain_functions_and_still_hands_async_ones_to_flask(app, monkeypatch):
-    """`Application.ensure_sync` asks once per function whether it is async; the answer must stay Flask's."""
-
-    def plain():
-        return "plain"
-
-    async def coroutine():
-        return "async"
-
-    handed_over: list[object] = []
-    monkeypatch.setattr(app, "async_to_sync", lambda func: handed_over.append(func) or (lambda: "ran"))
-    for _ in range(2):  # the second time from what it remembered
-        assert app.ensure_sync(plain) is plain
-        assert app.ensure_sync(coroutine)() == "ran"
-        bound = app.ensure_sync(app.make_response)  # a bound method, made anew each time
-        assert bound == app.make_response
-    assert handed_over == [coroutine, coroutine]
-    assert plain in app._plain_functions and coroutine not in app._plain_functions
-
-
-def test_functions_made_for_one_request_are_not_kept(app):
-    def make():
-        def after(response):
-            return response
-
-        return after
-
-    for _ in range(100):
-        app.ensure_sync(make())
-    gc.collect()
-    assert len(app._plain_functions) < 50

@@ -4,25 +4,18 @@ it silently."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-import time
 from datetime import UTC, datetime
 
 import pytest
 import requests
 from flask_jwt_extended import decode_token
-from limits.storage import MemoryStorage
-from sqlalchemy.exc import DBAPIError
 
 from eventory_backend.auth.guard import REVOCATION_CHECK
 from eventory_backend.auth.models import RevokedToken
-from eventory_backend.database import driver_queries
 from eventory_backend.extensions import db
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.models import LoginShare
 from eventory_backend.proxy.unmerged_request import new_session, prepare, send_prepared
-from eventory_backend.ratelimit.memory_sweeper import SWEEP_SECONDS, sweep_in_one_thread
 
 from .helpers import ADA, BOB, EVENTORY_LOGIN, register_and_login
 
@@ -128,89 +121,22 @@ def test_driver_queries_read_what_sqlalchemy_reads_in_the_drivers_parameter_styl
             assert found.read_only is False
 
 
-def test_on_sqlite_each_thread_keeps_one_connection_that_reads_the_latest_commit(app, client):
-    """database/driver_queries.py: a SQLite file's statements run on the thread's own connection, taken out
-    of the pool once, in autocommit (no snapshot left open), and replaced when it fails."""
-    with app.app_context():
-        if not driver_queries._keeps_own_connections(db.engine):
-            pytest.skip("SQLite files only: a database server's statements take a pooled connection each")
+def test_a_driver_query_reads_the_latest_commit_and_gives_its_connection_back(app, client):
+    """Each statement takes a pooled connection and returns it, so it sees what another writer
+    (a second instance) committed a moment ago."""
     ada = register_and_login(client, ADA)
     with app.test_request_context():
-        engine = db.engine
         claims = decode_token(ada["Authorization"].removeprefix("Bearer "))
         params = {"user_id": 1, "family": claims["fam"], "jti": claims["jti"]}
         assert REVOCATION_CHECK.first(db.engine, params)[-1] in (0, False)
-        held = driver_queries._own.by_engine[db.engine][threading.get_ident()]
-        assert db.engine.pool.checkedout() == 0  # detached: it is not counted as the pool's
-        # Another writer (a second instance on the same file) revokes the token: seen at once.
-        writer = sqlite3.connect(db.engine.url.database)
-        writer.execute("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)", (claims["jti"], "2999-01-01"))
-        writer.commit()
-        writer.close()
+        with db.engine.begin() as other_writer:
+            other_writer.execute(
+                RevokedToken.__table__.insert().values(jti=claims["jti"], expires_at=datetime(2999, 1, 1, tzinfo=UTC))
+            )
         assert REVOCATION_CHECK.first(db.engine, params)[-1] in (1, True)
-        assert driver_queries._own.by_engine[db.engine][threading.get_ident()] is held and not held.in_transaction
-        # Another thread has its own.
-        theirs = []
-        other = threading.Thread(target=lambda: theirs.append(REVOCATION_CHECK.first(engine, params)))
-        other.start()
-        other.join()
-        assert theirs == [REVOCATION_CHECK.first(db.engine, params)]
-        # A connection that fails answers as SQLAlchemy would, and the next statement gets a new one.
-        held.close()
-        with pytest.raises(DBAPIError):
-            REVOCATION_CHECK.first(db.engine, params)
-        assert REVOCATION_CHECK.first(db.engine, params)[-1] in (1, True)
-        assert driver_queries._own.by_engine[db.engine][threading.get_ident()] is not held
-        # Disposing of the engine closes every thread's connection (a test run's files are let go).
-        held = driver_queries._own.by_engine[db.engine][threading.get_ident()]
-        db.engine.dispose()
-        assert db.engine not in driver_queries._own.by_engine
-        with pytest.raises(sqlite3.ProgrammingError):
-            held.cursor()
+        assert db.engine.pool.checkedout() == 0
 
 
 def _normalised(row):
     """Flags as the driver returns them (0/1 on SQLite, booleans elsewhere) compared as booleans."""
     return None if row is None else tuple(bool(value) if value in (0, 1) else value for value in row)
-
-
-# --- ratelimit/memory_sweeper.py: one thread sweeps the in-memory rate-limit storage --------------
-
-
-def _hits_start_threads(storage: MemoryStorage, monkeypatch) -> int:
-    """How many threads some hits of the fixed and the moving window start, 20 ms apart (the
-    storage's own timer lasts 10 ms, so unswept it would start one for each)."""
-    started = []
-    real_start = threading.Thread.start
-
-    def counted_start(thread: threading.Thread) -> None:
-        started.append(thread)
-        real_start(thread)
-
-    monkeypatch.setattr(threading.Thread, "start", counted_start)
-    for _ in range(3):
-        storage.incr("fixed", 60)
-        storage.acquire_entry("moving", 100, 60)
-        time.sleep(0.02)
-    monkeypatch.undo()
-    return len(started)
-
-
-def test_a_swept_memory_storage_starts_no_thread_of_its_own_and_still_expires(monkeypatch):
-    assert _hits_start_threads(MemoryStorage(), monkeypatch) > 0  # what the workaround is for
-    storage = MemoryStorage()
-    assert sweep_in_one_thread(storage)
-    assert _hits_start_threads(storage, monkeypatch) == 0
-    storage.incr("short", 0.2)
-    storage.acquire_entry("short-moving", 100, 0.2)
-    deadline = time.monotonic() + 5 * SWEEP_SECONDS
-    while "short" in storage.storage or storage.events.get("short-moving"):
-        assert time.monotonic() < deadline, "the sweeper never dropped the expired entries"
-        time.sleep(0.05)
-    assert storage.get("fixed") == 3  # live entries stay
-
-
-def test_the_apps_rate_limit_storage_is_swept(make_app):
-    app = make_app(RATELIMIT_ENABLED=True)  # the default storage, memory://
-    storage = app.extensions["eventory_ratelimit"].storage
-    assert isinstance(storage, MemoryStorage) and storage.timer.name == "rate-limit-sweeper"

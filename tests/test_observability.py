@@ -5,9 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import re
-import threading
 import time
 from datetime import datetime, timedelta
 
@@ -16,7 +14,6 @@ import requests
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
-from eventory_backend.observability import access_log
 from eventory_backend.observability import logging as observability_logging
 from eventory_backend.observability import metrics as observability_metrics
 from eventory_backend.observability.health import UNLIMITED_ENDPOINTS
@@ -160,35 +157,6 @@ def test_request_id_is_generated_when_absent(client):
     second = client.get("/healthz").headers["X-Request-ID"]
     assert GENERATED_ID.fullmatch(first) and GENERATED_ID.fullmatch(second)
     assert first != second
-
-
-def test_generated_request_ids_stay_unique_past_each_batch_and_across_threads(client):
-    # Ids are drawn from os.urandom a batch per thread at a time: none may repeat when a batch
-    # runs out, nor between threads.
-    count = 3 * access_log._NewIds.BATCH + 1
-    here = [client.get("/healthz").headers["X-Request-ID"] for _ in range(count)]
-    elsewhere: list[str] = []
-    other = threading.Thread(target=lambda: elsewhere.extend(access_log._new_ids.take() for _ in range(count)))
-    other.start()
-    other.join()
-    assert all(GENERATED_ID.fullmatch(value) for value in here + elsewhere)
-    assert len(set(here + elsewhere)) == 2 * count
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="only where processes fork (not Windows)")
-def test_a_forked_process_does_not_repeat_its_parents_request_ids():
-    access_log._new_ids.take()  # the parent holds a drawn batch
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover (the child)
-        os.write(write_end, access_log._new_ids.take().encode())
-        os._exit(0)
-    os.close(write_end)
-    os.waitpid(child, 0)
-    childs = os.read(read_end, 64).decode()
-    os.close(read_end)
-    parents = [access_log._new_ids.take() for _ in range(access_log._NewIds.BATCH)]
-    assert GENERATED_ID.fullmatch(childs) and childs not in parents
 
 
 @pytest.mark.parametrize(

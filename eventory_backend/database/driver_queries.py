@@ -15,16 +15,6 @@ SQLAlchemy's own exception (`DBAPIError.instance`), parameters hidden, so errors
 any other database error, and a dropped connection is invalidated as SQLAlchemy would. Only
 columns the driver returns as they are stored are read this way (integers, strings, flags).
 
-On a SQLite file each thread keeps one connection of its own per engine for these statements,
-taken from the engine's pool once and detached from it (`PoolProxiedConnection.detach`, with the
-pragmas of the pool's `connect` event applied; all of them closed when the engine is disposed).
-A SQLite connection is a file handle, not a slot on a server, and checking one out of the pool
-and back in (its queue, its lock, the rollback on return) cost about 2% of a relayed request's
-instructions. Each statement runs in SQLite's autocommit mode (the driver begins no transaction
-for a SELECT), so it reads the latest commit, as a pooled connection does; a connection that
-fails is closed and replaced; a forked process starts without any. On other databases every
-statement takes a pooled connection and gives it back.
-
 Checked against SQLAlchemy 2.0 and 2.1: tests/test_library_workarounds.py holds every row equal
 to what `Connection.execute` returns for the same statement and parameters, and the compiled SQL
 in the driver's parameter style, on SQLite and on the suite's other databases.
@@ -33,15 +23,11 @@ in the driver's parameter style, on SQLite and on the suite's other databases.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
-import weakref
-from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, StatementError
-from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Select
 
 
@@ -68,11 +54,9 @@ class DriverQuery:
         """The statement's first row as the driver returns it, or None."""
         sql, order = self.compiled(engine)
         arguments: Any = tuple(params[name] for name in order) if order is not None else params
-        if _keeps_own_connections(engine):
-            return _first_row(engine, _own.connection(engine), sql, arguments, _drop_own)
         connection = _pooled_connection(engine)
         try:
-            return _first_row(engine, connection, sql, arguments, _invalidate_if_dropped)
+            return _first_row(engine, connection, sql, arguments)
         finally:
             connection.close()
 
@@ -85,13 +69,9 @@ def _pooled_connection(engine: Engine) -> Any:
         raise _as_sqlalchemy_error(engine, None, error) from None
 
 
-# What a statement's failure does to its connection: (engine, connection, driver error, cursor or None).
-OnFailure = Callable[[Engine, Any, Any, Any], None]
-
-
-def _first_row(engine: Engine, connection: Any, sql: str, arguments: Any, on_failure: OnFailure) -> tuple | None:
-    """Run `sql` on `connection` and read its first row; a driver error goes to `on_failure`, then
-    is raised as SQLAlchemy's own exception."""
+def _first_row(engine: Engine, connection: Any, sql: str, arguments: Any) -> tuple | None:
+    """Run `sql` on a pooled `connection` and read its first row; a driver error is raised as
+    SQLAlchemy's own exception, after invalidating the connection if the server dropped it."""
     driver_error = engine.dialect.loaded_dbapi.Error
     cursor = None
     try:
@@ -99,83 +79,13 @@ def _first_row(engine: Engine, connection: Any, sql: str, arguments: Any, on_fai
         cursor.execute(sql, arguments)
         return cursor.fetchone()
     except driver_error as error:
-        on_failure(engine, connection, error, cursor)
+        if engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor):
+            connection.invalidate(error)  # as SQLAlchemy would
         raise _as_sqlalchemy_error(engine, sql, error) from None
     finally:
         if cursor is not None:
             with contextlib.suppress(driver_error):
                 cursor.close()
-
-
-def _invalidate_if_dropped(engine: Engine, connection: Any, error: Any, cursor: Any) -> None:
-    """A pooled connection the server dropped is invalidated, as SQLAlchemy would."""
-    if engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor):
-        connection.invalidate(error)
-
-
-def _drop_own(engine: Engine, _connection: Any, _error: Any, _cursor: Any) -> None:
-    """A thread's own SQLite connection that failed is closed; its next statement opens a new one."""
-    _own.drop(engine)
-
-
-def _keeps_own_connections(engine: Engine) -> bool:
-    """A SQLite file behind a queue of pooled connections (not an in-memory database)."""
-    return engine.dialect.name == "sqlite" and isinstance(engine.pool, QueuePool)
-
-
-class _OwnConnections:
-    """Each thread's own SQLite connection per engine (by thread id: a thread that ends leaves its
-    connection to the next thread given the same id), all closed when the engine is disposed."""
-
-    def __init__(self) -> None:
-        self.by_engine: weakref.WeakKeyDictionary[Engine, dict[int, Any]] = weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-
-    def connection(self, engine: Engine) -> Any:
-        threads = self.by_engine.get(engine)
-        held = threads.get(threading.get_ident()) if threads is not None else None
-        return held if held is not None else self._open(engine)
-
-    def _open(self, engine: Engine) -> Any:
-        pooled = _pooled_connection(engine)
-        pooled.detach()  # ours from now on: the pool opens another when it needs one
-        with self._lock:
-            threads = self.by_engine.get(engine)
-            if threads is None:
-                threads = self.by_engine[engine] = {}
-                event.listen(engine, "engine_disposed", self._close_all)
-            threads[threading.get_ident()] = pooled.dbapi_connection
-        return pooled.dbapi_connection
-
-    def drop(self, engine: Engine) -> None:
-        """Close this thread's connection (it failed); its next statement opens a new one."""
-        with self._lock:
-            held = self.by_engine.get(engine, {}).pop(threading.get_ident(), None)
-        _close(held)
-
-    def _close_all(self, engine: Engine) -> None:
-        with self._lock:
-            threads = self.by_engine.pop(engine, {})
-        for held in threads.values():
-            _close(held)
-
-
-def _close(connection: Any) -> None:
-    if connection is not None:
-        with contextlib.suppress(Exception):
-            connection.close()
-
-
-_own = _OwnConnections()
-
-
-def _forget_connections_of_the_parent() -> None:
-    global _own
-    _own = _OwnConnections()  # a SQLite connection must not be used across a fork
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-    os.register_at_fork(after_in_child=_forget_connections_of_the_parent)
 
 
 def _as_sqlalchemy_error(engine: Engine, sql: str | None, error: Exception) -> StatementError:

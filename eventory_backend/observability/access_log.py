@@ -6,7 +6,6 @@ import functools
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Iterable
 from typing import Any, cast
@@ -22,41 +21,12 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_LOGGED_PATH = 512
 
 
-class _NewIds(threading.local):
-    """New request ids, 128 random bits each (32 hex digits), drawn from os.urandom 64 at a time
-    per thread: one system call, which also lets another thread take the GIL, per 64 requests
-    instead of one per request."""
-
-    BATCH = 64
-
-    def __init__(self) -> None:
-        self.ready: list[str] = []
-
-    def take(self) -> str:
-        if not self.ready:
-            digits = os.urandom(16 * self.BATCH).hex()
-            self.ready = [digits[start : start + 32] for start in range(0, len(digits), 32)]
-        return self.ready.pop()
-
-
-_new_ids = _NewIds()
-
-
-def _forget_ids_drawn_before_fork() -> None:
-    global _new_ids
-    _new_ids = _NewIds()  # a forked child must not hand out its parent's ids again
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which does not fork
-    os.register_at_fork(after_in_child=_forget_ids_drawn_before_fork)
-
-
 def request_id() -> str:
     """This request's id: the client's X-Request-ID when it is a plain token, else a new one."""
     chosen = g.get("request_id")
     if chosen is None:
         sent = request.headers.get(REQUEST_ID_HEADER, "")
-        chosen = g.request_id = sent if _REQUEST_ID.fullmatch(sent) else _new_ids.take()
+        chosen = g.request_id = sent if _REQUEST_ID.fullmatch(sent) else os.urandom(16).hex()
     return chosen
 
 
@@ -114,11 +84,7 @@ def _write(metrics: Metrics | None, route: str, method: str, status: int, starte
         metrics.observe_request(route, method, status, seconds)
     if fields is not None:
         fields["duration_ms"] = round(seconds * 1000, 1)
-        # makeRecord and handle, as Logger.info would call them, minus its search of the call
-        # stack for the caller's file and line, which the JSON lines never show.
-        record = access_log.makeRecord(access_log.name, logging.INFO, "", 0, "request", (), None)
-        record.fields = fields
-        access_log.handle(record)
+        access_log.info("request", extra={"fields": fields})
 
 
 def _finished(sender: Flask, response: Response, **_extra: Any) -> None:
