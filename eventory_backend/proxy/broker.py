@@ -19,7 +19,7 @@ from ..logins import health
 from ..logins.services import CredentialCipher, CredentialError, login_changed
 from ..observability.metrics import Metrics, count_token_cache, counts_sign_ins, metrics_of
 from .errors import EventoryRejectedLogin, EventoryUnavailable, EventoryUnavailableForSignIn, StoredPasswordUnreadable
-from .upstream import Upstream
+from .upstream import EventoryRequest, Upstream
 
 log = logging.getLogger("eventory_backend.proxy")
 
@@ -247,12 +247,8 @@ class TokenCache:
 @counts_sign_ins(rejected=EventoryRejectedLogin)
 def sign_in(upstream: Upstream, credentials: Credentials) -> str:
     """POST login-json with the stored username and password; the Eventory token."""
-    response = upstream.send(
-        "POST",
-        "login-json",
-        headers={"Accept": "application/json"},
-        form={"username": credentials.username, "password": credentials.password()},
-    )
+    form = {"username": credentials.username, "password": credentials.password()}
+    response = upstream.send(EventoryRequest("POST", "login-json", headers={"Accept": "application/json"}, form=form))
     try:
         if response.status_code in (400, 401, 403, 422):
             log.warning("eventory sign-in rejected login_id=%s status=%s", credentials.login_id, response.status_code)

@@ -24,7 +24,7 @@ from .broker import Credentials, TokenCache, token_cache
 from .errors import StoredPasswordUnreadable
 from .services import brokered_send, release_database
 from .shared_reads import SharedReads, shared_reads
-from .upstream import Answer, Upstream, upstream
+from .upstream import Answer, EventoryRequest, Upstream, upstream
 
 log = logging.getLogger("eventory_backend.proxy")
 
@@ -80,23 +80,19 @@ class FanOutEntry:
 
 def fan_out(
     user_id: int,
-    path: str,
+    request: EventoryRequest,
     *,
-    query: str,
-    headers: dict[str, str],
     login_ids: list[int] | None,
     concurrency: int,
     per_login_timeout: float,
     max_bytes: int,
 ) -> list[FanOutEntry]:
-    """The brokered GET for each login the user may use (or the chosen ones), in parallel."""
+    """`request`, a GET, brokered with each login the user may use (or the chosen ones), in parallel."""
     entries = choose_logins(user_id, login_ids)
     release_database()
     run(
         entries,
-        path,
-        query,
-        headers,
+        request,
         concurrency=concurrency,
         per_login_timeout=per_login_timeout,
         budget=ByteBudget(max_bytes),
@@ -135,21 +131,20 @@ def choose_logins(user_id: int, login_ids: list[int] | None) -> list[FanOutEntry
 
 def run(
     entries: list[FanOutEntry],
-    path: str,
-    query: str,
-    headers: dict[str, str],
+    request: EventoryRequest,
     *,
     concurrency: int,
     per_login_timeout: float,
     budget: ByteBudget,
 ) -> None:
-    """Fill in each entry that has credentials, `concurrency` at a time, holding no more bytes in
-    all than `budget` allows; an entry still waiting at the deadline answers a timeout."""
+    """Fill in each entry that has credentials with its answer to `request`, `concurrency` at a
+    time, holding no more bytes in all than `budget` allows; an entry still waiting at the
+    deadline answers a timeout."""
     runnable = [entry for entry in entries if entry.credentials is not None]
     if not runnable:
         return
     up, cache, reads = upstream(), token_cache(), shared_reads()
-    timeout = (min(up.timeout[0], per_login_timeout), per_login_timeout)
+    request = dataclasses.replace(request, timeout=(min(up.timeout[0], per_login_timeout), per_login_timeout))
     pool = ThreadPoolExecutor(max_workers=min(concurrency, len(runnable)), thread_name_prefix="fanout")
     try:
         started = time.monotonic()
@@ -158,10 +153,7 @@ def run(
             up=up,
             cache=cache,
             reads=reads,
-            path=path,
-            query=query,
-            headers=headers,
-            timeout=timeout,
+            request=request,
             budget=budget,
         )
         futures = [(entry, pool.submit(fetch, entry)) for entry in runnable]
@@ -191,26 +183,17 @@ def _fetch_one(
     up: Upstream,
     cache: TokenCache,
     reads: SharedReads,
-    path: str,
-    query: str,
-    headers: dict[str, str],
-    timeout,
+    request: EventoryRequest,
     budget: ByteBudget,
 ) -> FanOutEntry:
-    """This login's answer, in a copy of its entry: a worker still running past the deadline
-    never touches the entry being sent to the client."""
+    """This login's answer to `request`, in a copy of its entry: a worker still running past the
+    deadline never touches the entry being sent to the client."""
     entry = dataclasses.replace(entry)
     started = time.monotonic()
     try:
         credentials = entry.credentials
         assert credentials is not None
-        answer = reads.get(
-            lambda: brokered_send(up, cache, credentials, "GET", path, query=query, headers=headers, timeout=timeout),
-            credentials,
-            path,
-            query=query,
-            headers=headers,
-        )
+        answer = reads.get(lambda: brokered_send(up, cache, credentials, request), credentials, request)
         entry.status = answer.status
         if answer.age is not None:
             entry.stale, entry.age_s = True, answer.age

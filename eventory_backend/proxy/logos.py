@@ -18,9 +18,9 @@ from .broker import Credentials, token_cache
 from .errors import EventoryBrokenBody, EventoryUnavailable, StoredPasswordUnreadable
 from .lru import BytesBoundLRU, Recent
 from .services import brokered_send, credentials_for, release_database
-from .upstream import read_chunk, upstream
+from .upstream import EventoryRequest, read_chunk, upstream
 
-ACCEPT = {"Accept": "image/*"}
+LOGO = EventoryRequest("GET", "logo", headers={"Accept": "image/*"})
 MAX_AGE = 24 * 60 * 60  # seconds a logo is served before Eventory is asked again
 LARGEST = 1024 * 1024  # a larger "logo" is not an organisation's logo
 KEPT_BYTES = 16 * 1024 * 1024  # every login's logo together, in this process
@@ -107,7 +107,7 @@ def logo_of(user_id: int, login_id: int) -> Logo:
 
 
 def _fetch(credentials: Credentials) -> Logo:
-    response = brokered_send(upstream(), token_cache(), credentials, "GET", "logo", query="", headers=ACCEPT)
+    response = brokered_send(upstream(), token_cache(), credentials, LOGO)
     return _read(response, credentials.key)
 
 

@@ -15,7 +15,7 @@ from ..web.middleware import CHAIN, PEER
 from . import checks, fanout, logos, services
 from .forwarding import RELAYED_ANSWER_HEADERS, checked_path, request_headers, response_headers
 from .schemas import FANOUT_DOC, RELAY_DOC, FanOutSchema, SessionSchema
-from .upstream import CHUNK, REPLAYABLE_BODY, Body, upstream
+from .upstream import CHUNK, REPLAYABLE_BODY, Body, EventoryRequest, upstream
 
 blp = Blueprint("proxy", __name__, description="Eventory, relayed and brokered.")
 
@@ -41,12 +41,14 @@ def relay(path: str):
         public=config["PROXY_PUBLIC"],
     )
     answer = services.relay(
-        current.method,
-        target,
-        query=current.query_string.decode("latin-1"),
-        headers=_forward_headers(current),
-        body=_request_body(current, config["PROXY_MAX_BODY"]),
-        auth=auth,
+        EventoryRequest(
+            current.method,
+            target,
+            query=current.query_string.decode("latin-1"),
+            headers=_forward_headers(current),
+            body=_request_body(current, config["PROXY_MAX_BODY"]),
+        ),
+        auth,
     )
     response = Response(
         answer.body,
@@ -116,9 +118,7 @@ def fan_out(path: str):
     headers = {name: value for name, value in _forward_headers(current).items() if name.lower() != "accept-encoding"}
     results = fanout.fan_out(
         current_account().id,
-        target,
-        query=query,
-        headers=headers,
+        EventoryRequest("GET", target, query=query, headers=headers),
         login_ids=login_ids,
         concurrency=current_app.config["FANOUT_CONCURRENCY"],
         per_login_timeout=float(current_app.config["FANOUT_TIMEOUT"]),

@@ -18,7 +18,7 @@ from ..web.converters import parse_id
 from .broker import Credentials, TokenCache, token_cache
 from .errors import EventoryUnavailable
 from .shared_reads import shared_reads
-from .upstream import Answer, Body, Upstream, upstream
+from .upstream import Answer, EventoryRequest, Upstream, upstream
 
 READS = frozenset({"GET", "HEAD"})
 READ_ONLY = "This Eventory login is read-only: the broker sends only GET and HEAD with it."
@@ -92,23 +92,22 @@ def release_database() -> None:
         db.session.close()
 
 
-def relay(method: str, path: str, *, query: str, headers: dict[str, str], body: Body, auth: EventoryAuth) -> Answer:
-    """Send one request to Eventory; brokered when `auth` has credentials (one retry after a 401),
+def relay(request: EventoryRequest, auth: EventoryAuth) -> Answer:
+    """Send `request` to Eventory; brokered when `auth` has credentials (one retry after a 401),
     a brokered GET shared with identical ones in flight (see shared_reads.py), a brokered write
     (not GET or HEAD) recorded in the audit with how it ended."""
     up = upstream()
     credentials = auth.credentials
     if credentials is None:
-        if auth.authorization is not None:
-            headers = {**headers, "Authorization": auth.authorization}
-        return Answer.streamed(up.send(method, path, query=query, headers=headers, body=body))
+        return Answer.streamed(up.send(request, authorization=auth.authorization))
     cache = token_cache()
 
     def send() -> requests.Response:
-        return brokered_send(up, cache, credentials, method, path, query=query, headers=headers, body=body)
+        return brokered_send(up, cache, credentials, request)
 
-    if method == "GET" and body.data is None:
-        return shared_reads().get(send, credentials, path, query=query, headers=headers)
+    method, body = request.method, request.body
+    if method == "GET" and (body is None or body.data is None):
+        return shared_reads().get(send, credentials, request)
     if method in READS:
         return Answer.streamed(send())
     status = 500
@@ -126,41 +125,23 @@ def relay(method: str, path: str, *, query: str, headers: dict[str, str], body: 
             login_id=credentials.login_id,
             owner_id=credentials.owner_id,
             method=method,
-            path=path,
+            path=request.path,
             status=status,
         )
 
 
 def brokered_send(
-    up: Upstream,
-    cache: TokenCache,
-    credentials: Credentials,
-    method: str,
-    path: str,
-    *,
-    query: str,
-    headers: dict[str, str],
-    body: Body | None = None,
-    timeout: tuple[float, float] | None = None,
+    up: Upstream, cache: TokenCache, credentials: Credentials, request: EventoryRequest
 ) -> requests.Response:
-    """Inject the login's Eventory token; after a 401, sign in once more and retry once if the body allows."""
-
-    def send(token: str) -> requests.Response:
-        return up.send(
-            method,
-            path,
-            query=query,
-            headers={**headers, "Authorization": f"Bearer {token}"},
-            body=body,
-            timeout=timeout,
-        )
-
+    """Send `request` with the login's Eventory token; after a 401, sign in once more and send it
+    again if its body allows."""
     token = cache.token(credentials, up)
-    response = send(token)
+    response = up.send(request, authorization=f"Bearer {token}")
     if response.status_code == 401:
+        body = request.body
         if body is None or body.replayable:
             response.close()
-            response = send(cache.token(credentials, up, stale=token))
+            response = up.send(request, authorization=f"Bearer {cache.token(credentials, up, stale=token)}")
         else:
             # A streamed body is gone once sent: this call answers Eventory's 401, the next one signs in.
             cache.drop(credentials, token)
@@ -207,9 +188,8 @@ def _signed_in_session(credentials: Credentials) -> dict[str, Any]:
 
 def _user_info(up: Upstream, token: str) -> dict[str, Any] | None:
     """Eventory's user-info for the token; None when the token is refused."""
-    response = up.send(
-        "GET", "user-info", headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}, stream=False
-    )
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    response = up.send(EventoryRequest("GET", "user-info", headers=headers), stream=False)
     if response.status_code == 401:
         return None
     if response.status_code != 200:

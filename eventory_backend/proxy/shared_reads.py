@@ -25,7 +25,7 @@ from .broker import Credentials
 from .errors import EventoryUnavailable, EventoryUnavailableForSignIn
 from .flight import AHEAD, Flight, Reader
 from .stale import StaleAnswers
-from .upstream import Answer, Upstream
+from .upstream import Answer, EventoryRequest, Upstream
 
 # Headers that make an answer the asker's own: such a GET is never shared.
 _OWN_ANSWER = frozenset({"range", "if-range", "if-match", "if-none-match", "if-modified-since", "if-unmodified-since"})
@@ -54,21 +54,13 @@ class SharedReads:
         self.cond = threading.Condition(self.lock)
         self._flights: dict[Hashable, Flight] = {}
 
-    def get(
-        self,
-        send: Callable[[], requests.Response],
-        credentials: Credentials,
-        path: str,
-        *,
-        query: str,
-        headers: dict[str, str],
-    ) -> Answer:
-        """Eventory's answer to this brokered GET, `send` called by the leader of identical ones;
-        a stale answer when Eventory is down, if one is young enough."""
-        lowered = {name.lower(): value for name, value in headers.items()}
+    def get(self, send: Callable[[], requests.Response], credentials: Credentials, request: EventoryRequest) -> Answer:
+        """Eventory's answer to `request`, a GET brokered with `credentials`, `send` called by the
+        leader of identical ones; a stale answer when Eventory is down, if one is young enough."""
+        lowered = {name.lower(): value for name, value in request.headers.items()}
         if not _OWN_ANSWER.isdisjoint(lowered):
             return Answer.streamed(send())
-        key = (credentials.key, path, query, _representation(lowered))
+        key = (credentials.key, request.path, request.query, _representation(lowered))
         try:
             answer = self._read(key, credentials.login_id, send)
         except _DOWN:

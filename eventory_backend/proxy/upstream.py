@@ -7,7 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
@@ -40,6 +40,23 @@ class Body:
     @property
     def replayable(self) -> bool:
         return self.data is None or isinstance(self.data, bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class EventoryRequest:
+    """One request to Eventory, as the relay, the broker and the fan-out pass it on: `path` below
+    the Eventory base and `query` as the client encoded them, the `headers` to send, a `body` or
+    a sign-in's `form`, and `timeout` (connect, read), the Upstream's own when None. Who signs it
+    travels beside it (the broker's `Credentials`, `Upstream.send`'s `authorization`): the broker
+    sends the same request again with a new token after a 401, a fan-out once per login."""
+
+    method: str
+    path: str
+    query: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Body | None = None
+    form: dict[str, str] | None = field(default=None, repr=False)
+    timeout: tuple[float, float] | None = None
 
 
 class _SizedStream:
@@ -78,20 +95,17 @@ class Upstream:
         return f"{self.base_url}/{path}"
 
     def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: str = "",
-        headers: dict[str, str] | None = None,
-        body: Body | None = None,
-        form: dict[str, str] | None = None,
-        timeout: tuple[float, float] | None = None,
-        stream: bool = True,
+        self, request: EventoryRequest, *, authorization: str | None = None, stream: bool = True
     ) -> requests.Response:
-        """One request to Eventory; 502 when it cannot be reached, 504 when it is too slow."""
+        """Send `request` to Eventory, with `authorization` as its Authorization header if given;
+        502 when it cannot be reached, 504 when it is too slow."""
+        method, path, query = request.method, request.path, request.query
         url = self.url(path) + (f"?{query}" if query else "")
-        data: Any = form
+        headers = request.headers
+        if authorization is not None:
+            headers = {**headers, "Authorization": authorization}
+        data: Any = request.form
+        body = request.body
         if body is not None and body.data is not None:
             data = body.data
             if not isinstance(data, bytes) and body.length is not None:
@@ -105,7 +119,7 @@ class Upstream:
                 # case and escapes characters a URL may not hold.
                 prepared.url = url
             # Sent by the session's adapter, without Session.send's own work: see unmerged_request.py.
-            return send_prepared(self.session, prepared, timeout=timeout or self.timeout, stream=stream)
+            return send_prepared(self.session, prepared, timeout=request.timeout or self.timeout, stream=stream)
         except requests.Timeout:
             count_upstream_error("timeout", self.metrics)
             log.warning("eventory timeout method=%s path=/%s", method, _loggable_path(path))
