@@ -5,8 +5,8 @@
 
 A CHECKOUT is a directory holding this project's wsgi.py (for instance an older commit checked out
 with `git worktree add`). For each checkout and each kind of request it starts the fake Eventory
-(bench/fake_eventory_async.py) and that checkout's backend as bench/run.py does (`python wsgi.py`,
-same environment), but under `valgrind --tool=callgrind --fair-sched=yes` with PYTHONHASHSEED=0;
+(tests/fake_eventory.py) and that checkout's backend as bench/run.py does (`python wsgi.py`, same
+environment), but under `valgrind --tool=callgrind --fair-sched=yes` with PYTHONHASHSEED=0;
 sets up an account and 10 logins through the API (bench/run.py's `set_up`); sends 300 warm-up
 requests over 4 keep-alive connections; zeroes the counters (`callgrind_control --zero`); sends
 exactly N more requests, one at a time, round-robin over the same 4 connections; dumps the counters

@@ -2,11 +2,12 @@
 
     python bench/run.py            # about a minute and a half; see bench/README.md
 
-It starts the asyncio fake Eventory (bench/fake_eventory_async.py) and the backend exactly as
-production runs it (`python wsgi.py`, waitress, default thread count, a temporary instance folder
-and SQLite file), sets up an account and 10 Eventory logins through the backend's own API, drives
-load with `wrk`, and prints every figure beside its baseline measured in the same run, then a
-table of the issue's targets with PASS/FAIL. Exit status 0 when all pass, 1 otherwise.
+It starts the fake Eventory the tests use (tests/fake_eventory.py, as a process that signs in any
+user) and the backend exactly as production runs it (`python wsgi.py`, waitress, default thread
+count, a temporary instance folder and SQLite file), sets up an account and 10 Eventory logins
+through the backend's own API, drives load with `wrk`, and prints every figure beside its baseline
+measured in the same run, then a table of the issue's targets with PASS/FAIL. Exit status 0 when
+all pass, 1 otherwise.
 
 Linux only: the server's CPU time and memory are read from /proc/<pid>.
 """
@@ -40,12 +41,12 @@ from urllib.parse import urlencode, urlsplit
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-FAKE = BENCH / "fake_eventory_async.py"
+FAKE = ROOT / "tests" / "fake_eventory.py"
 FLOOR = BENCH / "floor_relay.py"
 THREADS = 64  # the backend's default (BACKEND_THREADS), which the floor uses too
 WRK_SCRIPT = BENCH / "wrk_report.lua"
-sys.path.insert(0, str(BENCH))
-from fake_eventory_async import big_json_chunks, expected_sha256  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from tests.fake_eventory import big_json_chunks, download_sha256  # noqa: E402
 
 MB = 1024 * 1024
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -171,7 +172,7 @@ def start_announcing(
 
 
 def start_fake(max_seconds: float) -> Server:
-    return start_announcing("fake Eventory", FAKE, ["--max-seconds", str(max_seconds)], 15)
+    return start_announcing("fake Eventory", FAKE, ["--any-user", "--max-seconds", str(max_seconds)], 15)
 
 
 def backend_env(workdir: Path, eventory_url: str, port: int) -> dict[str, str]:
@@ -789,7 +790,7 @@ def streaming(report: Report, backend: Server, fake: Server, s: Setup, size_mb: 
     rss_first, hwm = backend.memory_mb()
     peak = max(sampled[0], hwm if reset else 0.0)
     growth = peak - rss_before
-    same = relay_sha == direct_sha == expected_sha256(size) and relay_bytes == direct_bytes == size
+    same = relay_sha == direct_sha == download_sha256(size) and relay_bytes == direct_bytes == size
     relay_text = f"sha256 {relay_sha[:12]}…, {size / MB / relay_s:,.0f} MiB/s"
     report.add(
         Row(
@@ -1151,7 +1152,7 @@ def machine() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Benchmark the Eventory proxy against an asyncio fake Eventory.")
+    parser = argparse.ArgumentParser(description="Benchmark the Eventory proxy against the fake Eventory.")
     # wrk takes whole seconds only.
     parser.add_argument(
         "--seconds",

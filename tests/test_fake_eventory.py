@@ -1,14 +1,18 @@
-"""Self-test for the fake Eventory server the relay, broker and fan-out tests run against; on an
-instance of its own (`server`), not the shared one of the `eventory` fixture."""
+"""Self-test for the fake Eventory server the relay, broker and fan-out tests and the bench run
+against; on an instance of its own (`server`), not the shared one of the `eventory` fixture."""
 
 import hashlib
+import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
-from .fake_eventory import GZIP_BODY, GZIP_PLAIN, FakeEventory, download_sha256
+from .fake_eventory import GZIP_BODY, GZIP_PLAIN, FakeEventory, big_json_chunks, download_sha256
 
 USER = "anna@example.com"
 PASSWORD = "eventory-pass-1"
@@ -156,3 +160,45 @@ def test_stop_is_fast_with_open_keepalive_connection():
         assert time.monotonic() - t0 < 1.0
     leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert leaked == []
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 15, 1000, 200_003])
+def test_big_json_is_exactly_size_bytes_of_json_that_serialises_back_the_same(server, session, size):
+    token = server.issue_token(USER)
+    resp = session.get(server.url + f"/big-json?size={size}", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200 and resp.headers["Content-Length"] == str(size)
+    assert resp.content == b"".join(big_json_chunks(size)) and len(resp.content) == size
+    assert json.dumps(resp.json(), separators=(",", ":")).encode() == resp.content or size == 3
+
+
+def test_calls_counts_requests_per_path_and_delay_ms_answers_late(server, session):
+    assert session.get(server.url + "/calls?path=/status/200").json() == {"calls": 0}
+    started = time.monotonic()
+    assert session.get(server.url + "/status/200?delay_ms=150").status_code == 200
+    assert time.monotonic() - started >= 0.15
+    assert session.get(server.url + "/calls?path=/status/200").json() == {"calls": 1}
+    assert server.calls("/status/200") == 1
+
+
+def test_any_user_signs_in_any_non_empty_pair():
+    with FakeEventory(any_user=True, log_requests=False) as fake, requests.Session() as s:
+        url = fake.url + "/login-json"
+        token = s.post(url, data={"username": "who@example.com", "password": "x"}).json()["access_token"]
+        info = s.get(fake.url + "/user-info", headers={"Authorization": f"Bearer {token}"}).json()
+        assert info["username"] == "who@example.com"
+        assert s.post(url, data={"username": "who@example.com", "password": ""}).status_code == 401
+        assert fake.requests == [] and fake.calls("/user-info") == 1
+
+
+def test_runs_as_a_process_that_announces_its_port():
+    script = Path(__file__).with_name("fake_eventory.py")
+    args = [sys.executable, str(script), "--port", "0", "--any-user", "--max-seconds", "30"]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith("PORT ")
+            url = f"http://127.0.0.1:{int(line.split()[1])}"
+            assert requests.post(url + "/login-json", data={"username": "a", "password": "b"}, timeout=5).ok
+        finally:
+            proc.terminate()
+        assert proc.wait(timeout=10) == 0
