@@ -4,11 +4,14 @@ it silently."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
 import requests
 from flask_jwt_extended import decode_token
+from limits.storage import MemoryStorage
 
 from eventory_backend.auth.guard import REVOCATION_CHECK
 from eventory_backend.auth.models import RevokedToken
@@ -16,6 +19,7 @@ from eventory_backend.extensions import db
 from eventory_backend.logins import services as logins
 from eventory_backend.logins.models import LoginShare
 from eventory_backend.proxy.unmerged_request import new_session, prepare, send_prepared
+from eventory_backend.ratelimit.memory_sweeper import SWEEP_SECONDS, sweep_in_one_thread
 
 from .helpers import ADA, BOB, EVENTORY_LOGIN, register_and_login
 
@@ -140,3 +144,43 @@ def test_a_driver_query_reads_the_latest_commit_and_gives_its_connection_back(ap
 def _normalised(row):
     """Flags as the driver returns them (0/1 on SQLite, booleans elsewhere) compared as booleans."""
     return None if row is None else tuple(bool(value) if value in (0, 1) else value for value in row)
+
+
+# --- ratelimit/memory_sweeper.py: one thread sweeps the in-memory rate-limit storage --------------
+
+
+def _hits_start_threads(storage: MemoryStorage, monkeypatch) -> int:
+    """How many threads three hits 20 ms apart start (the storage's own timer lasts 10 ms, so
+    unswept it starts one for each)."""
+    started = []
+    real_start = threading.Thread.start
+
+    def counted_start(thread: threading.Thread) -> None:
+        started.append(thread)
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counted_start)
+    for _ in range(3):
+        storage.incr("fixed", 60)
+        time.sleep(0.02)
+    monkeypatch.undo()
+    return len(started)
+
+
+def test_a_swept_memory_storage_starts_no_thread_of_its_own_and_still_expires(monkeypatch):
+    assert _hits_start_threads(MemoryStorage(), monkeypatch) > 0  # what the workaround is for
+    storage = MemoryStorage()
+    assert sweep_in_one_thread(storage)
+    assert _hits_start_threads(storage, monkeypatch) == 0
+    storage.incr("short", 0.2)
+    deadline = time.monotonic() + 5 * SWEEP_SECONDS
+    while "short" in storage.storage or "short" in storage.expirations:
+        assert time.monotonic() < deadline, "the sweeper never dropped the expired counter"
+        time.sleep(0.05)
+    assert storage.get("fixed") == 3  # live counters stay
+
+
+def test_the_apps_rate_limit_storage_is_swept(make_app):
+    app = make_app(RATELIMIT_ENABLED=True)  # the default storage, memory://
+    storage = app.extensions["eventory_ratelimit"].storage
+    assert isinstance(storage, MemoryStorage) and storage.timer.name == "rate-limit-sweeper"

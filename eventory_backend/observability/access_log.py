@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Iterable
@@ -26,7 +26,9 @@ def request_id() -> str:
     chosen = g.get("request_id")
     if chosen is None:
         sent = request.headers.get(REQUEST_ID_HEADER, "")
-        chosen = g.request_id = sent if _REQUEST_ID.fullmatch(sent) else os.urandom(16).hex()
+        # An id needs to be unique, not secret: 128 bits from `random` (which a forked child
+        # reseeds) need no system call, so the request keeps the GIL.
+        chosen = g.request_id = sent if _REQUEST_ID.fullmatch(sent) else f"{random.getrandbits(128):032x}"
     return chosen
 
 

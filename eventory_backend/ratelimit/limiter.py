@@ -23,6 +23,8 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
+from .memory_sweeper import sweep_in_one_thread
+
 EXTENSION = "eventory_ratelimit"
 
 
@@ -136,4 +138,5 @@ def init_app(app: Flask) -> None:
     storage = storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
     if not isinstance(storage, Storage):  # an async:// storage: this server's views are not coroutines
         raise ValueError("BACKEND_RATELIMIT_STORAGE_URI names an asynchronous storage; use memory:// or redis://.")
+    sweep_in_one_thread(storage)
     app.extensions[EXTENSION] = RateLimiter(storage, FixedWindowRateLimiter(storage))
